@@ -1,0 +1,248 @@
+"""Trains the mask / no-mask ResNet from scratch on detector crops, quantizes it to int8 and
+measures float vs int8 on a held-out split and across sources.
+
+    python tools/classifier.py              # ships models/quantized/mask_resnet_int8.tflite
+    SIZE=64 WIDTH=16 python tools/classifier.py   # another size / width (report only)
+
+Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
+straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
+train on one source, test on the other.
+"""
+import json
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import common
+
+keras = tf.keras
+WORK = os.path.join(os.path.dirname(__file__), "work")
+OUT = os.path.join(os.path.dirname(__file__), "..", "models", "quantized")
+SIZE = int(os.environ.get("SIZE", "96"))
+WIDTH = int(os.environ.get("WIDTH", "24"))
+EPOCHS = int(os.environ.get("EPOCHS", "18"))
+SHIP = os.environ.get("SHIP", "1") == "1"
+CLASSES = ["no_mask", "mask"]  # output index 1 = mask
+
+
+def seed_all():
+    random.seed(common.SEED)
+    np.random.seed(common.SEED)
+    tf.random.set_seed(common.SEED)
+    keras.utils.set_random_seed(common.SEED)
+
+
+def load_crops(faces, size):
+    cache = {}
+    xs = np.empty((len(faces), size, size, 3), np.uint8)
+    for i, f in enumerate(faces):
+        if f["path"] not in cache:
+            cache.clear()
+            cache[f["path"]] = common.load_rgb(f["path"])
+        xs[i] = common.crop_square(cache[f["path"]], f["box"], size)
+    return xs, np.array([f["label"] for f in faces], np.int64)
+
+
+def splits(faces):
+    groups = sorted({f["group"] for f in faces})
+    random.Random(common.SEED).shuffle(groups)
+    n = len(groups)
+    part = {g: ("train" if i < 0.8 * n else "val" if i < 0.9 * n else "test") for i, g in enumerate(groups)}
+    return {k: [f for f in faces if part[f["group"]] == k] for k in ("train", "val", "test")}
+
+
+# --- augmentation fitting a door camera ---------------------------------------------------------
+SKIN = tf.constant([[224, 172, 140], [198, 134, 66], [141, 85, 36], [255, 219, 172], [90, 56, 37]], tf.float32)
+
+
+def hand_occlusion(x):
+    """A skin-toned blob over the lower face: a hand over the mouth must not read as a mask."""
+    s = SIZE
+    yy, xx = tf.meshgrid(tf.range(s, dtype=tf.float32), tf.range(s, dtype=tf.float32), indexing="ij")
+    cx = tf.random.uniform([], 0.3, 0.7) * s
+    cy = tf.random.uniform([], 0.6, 0.85) * s
+    rx = tf.random.uniform([], 0.15, 0.3) * s
+    ry = tf.random.uniform([], 0.08, 0.18) * s
+    m = tf.cast(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0, tf.float32)[..., None]
+    tone = tf.gather(SKIN, tf.random.uniform([], 0, 5, tf.int32)) * tf.random.uniform([], 0.7, 1.1)
+    return x * (1 - m) + tone * m
+
+
+def augment(x, y):
+    x = tf.cast(x, tf.float32)
+    s = SIZE
+    # scale / crop jitter
+    scale = tf.random.uniform([], 0.85, 1.0)
+    c = tf.cast(tf.round(scale * s), tf.int32)
+    x = tf.image.random_crop(x, [c, c, 3])
+    x = tf.image.resize(x, [s, s])
+    x = tf.image.random_flip_left_right(x)
+    # lighting and white balance
+    x = x * tf.random.uniform([], 0.6, 1.4) + tf.random.uniform([], -30, 30)
+    x = x * tf.random.uniform([1, 1, 3], 0.85, 1.15)
+    x = tf.image.random_contrast(x, 0.7, 1.3)
+    # blur
+    if_blur = tf.random.uniform([]) < 0.25
+    k = tf.constant([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+    k2 = tf.tile((k[:, None] * k[None, :])[:, :, None, None], [1, 1, 3, 1])
+    blurred = tf.nn.depthwise_conv2d(x[None], k2, [1, 1, 1, 1], "SAME")[0]
+    x = tf.where(if_blur, blurred, x)
+    # hands over the mouth
+    x = tf.cond(tf.random.uniform([]) < 0.2, lambda: hand_occlusion(x), lambda: x)
+    x = tf.clip_by_value(x, 0, 255)
+    # JPEG artefacts
+    x = tf.cond(
+        tf.random.uniform([]) < 0.3,
+        lambda: tf.cast(tf.image.adjust_jpeg_quality(tf.cast(x, tf.uint8), tf.random.uniform([], 20, 70, tf.int32)), tf.float32),
+        lambda: x,
+    )
+    x.set_shape([s, s, 3])
+    return x, y
+
+
+def dataset(x, y, train, batch=64):
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if train:
+        ds = ds.shuffle(len(x), seed=common.SEED).map(augment, num_parallel_calls=2)
+    else:
+        ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
+    return ds.batch(batch).prefetch(2)
+
+
+# --- model --------------------------------------------------------------------------------------
+def basic_block(x, ch, stride):
+    sc = x
+    y = keras.layers.Conv2D(ch, 3, stride, padding="same", use_bias=False)(x)
+    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.ReLU()(y)
+    y = keras.layers.Conv2D(ch, 3, 1, padding="same", use_bias=False)(y)
+    y = keras.layers.BatchNormalization()(y)
+    if stride != 1 or x.shape[-1] != ch:
+        sc = keras.layers.Conv2D(ch, 1, stride, use_bias=False)(x)
+        sc = keras.layers.BatchNormalization()(sc)
+    return keras.layers.ReLU()(keras.layers.Add()([y, sc]))
+
+
+def resnet(size, width):
+    """ResNet-10-style: stem, four stages of one basic block (widths w, 2w, 4w, 8w), global
+    average pooling, 2-way softmax. Input: RGB pixels 0..255; normalisation is inside."""
+    inp = keras.Input((size, size, 3), name="face_rgb")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    x = keras.layers.Conv2D(width, 3, 2, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    for i, m in enumerate((1, 2, 4, 8)):
+        x = basic_block(x, width * m, 1 if i == 0 else 2)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    out = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inp, out, name=f"mask_resnet10_{size}_w{width}")
+
+
+def train(xtr, ytr, xva, yva, epochs):
+    seed_all()
+    model = resnet(SIZE, WIDTH)
+    steps = epochs * int(np.ceil(len(xtr) / 64))
+    lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
+    model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(dataset(xtr, ytr, True), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2)
+    return model
+
+
+def to_int8(model, calib):
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([c[None].astype(np.float32)] for c in calib)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def tflite_probs(data, x):
+    it = tf.lite.Interpreter(model_content=data, num_threads=2)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    (si, zi), (so, zo) = i["quantization"], o["quantization"]
+    out = np.empty(len(x), np.float32)
+    for k in range(len(x)):
+        it.set_tensor(i["index"], np.clip(np.round(x[k] / si + zi), -128, 127).astype(np.int8)[None])
+        it.invoke()
+        out[k] = (it.get_tensor(o["index"])[0, 1].astype(np.float32) - zo) * so
+    return out
+
+
+def metrics(p_mask, y, thr=0.5):
+    pred = (p_mask >= thr).astype(int)
+    cm = [[int(((y == a) & (pred == b)).sum()) for b in (0, 1)] for a in (0, 1)]  # rows: true no_mask, mask
+    res = {"n": int(len(y)), "accuracy": round(float((pred == y).mean()), 4), "confusion[true][pred]": cm}
+    for c, name in enumerate(CLASSES):
+        tp = cm[c][c]
+        res[f"{name}_precision"] = round(tp / max(1, cm[0][c] + cm[1][c]), 4)
+        res[f"{name}_recall"] = round(tp / max(1, sum(cm[c])), 4)
+    return res
+
+
+def float_probs(model, x):
+    return model.predict(x.astype(np.float32), batch_size=128, verbose=0)[:, 1]
+
+
+def main():
+    t0 = time.time()
+    seed_all()
+    faces = json.load(open(os.path.join(WORK, "faces.json")))["faces"]
+    report = {"size": SIZE, "width": WIDTH, "epochs": EPOCHS}
+    sp = splits(faces)
+    data = {k: load_crops(v, SIZE) for k, v in sp.items()}
+    print({k: len(v[0]) for k, v in data.items()}, flush=True)
+    model = train(*data["train"], *data["val"], EPOCHS)
+    report["params"] = int(model.count_params())
+    calib = data["train"][0][np.random.default_rng(common.SEED).permutation(len(data["train"][0]))[:300]]
+    q = to_int8(model, calib)
+    xte, yte = data["test"]
+    report["heldout_test_float"] = metrics(float_probs(model, xte), yte)
+    report["heldout_test_int8"] = metrics(tflite_probs(q, xte), yte)
+    for s in ("cls", "scene"):
+        sub = [i for i, f in enumerate(sp["test"]) if f["src"] == s]
+        report[f"heldout_test_int8_{s}"] = metrics(tflite_probs(q, xte[sub]), yte[sub])
+    # latency of one int8 invoke (Python, 1 thread) for the size/width choice
+    it = tf.lite.Interpreter(model_content=q, num_threads=1)
+    it.allocate_tensors()
+    ts = []
+    for _ in range(200):
+        t = time.perf_counter()
+        it.invoke()
+        ts.append(time.perf_counter() - t)
+    report["int8_invoke_ms_1thread_median"] = round(1000 * float(np.median(ts)), 3)
+    print(json.dumps(report, indent=1), flush=True)
+    name = f"mask_resnet10_{SIZE}_w{WIDTH}"
+    if os.environ.get("CROSS", "1") == "1":
+        # cross-source generalisation: train on one source, test on all of the other
+        for a, b in (("cls", "scene"), ("scene", "cls")):
+            tr = [f for f in faces if f["src"] == a]
+            te = [f for f in faces if f["src"] == b]
+            trs = splits(tr)
+            xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
+            xv, yv = load_crops(trs["val"], SIZE)
+            xb, yb = load_crops(te, SIZE)
+            m = train(xa, ya, xv, yv, EPOCHS)
+            qb = to_int8(m, xa[:300])
+            report[f"cross_train_{a}_test_{b}_float"] = metrics(float_probs(m, xb), yb)
+            report[f"cross_train_{a}_test_{b}_int8"] = metrics(tflite_probs(qb, xb), yb)
+            print(a, "->", b, report[f"cross_train_{a}_test_{b}_int8"], flush=True)
+    report["seconds"] = round(time.time() - t0)
+    os.makedirs(WORK, exist_ok=True)
+    json.dump(report, open(os.path.join(WORK, f"{name}_report.json"), "w"), indent=1)
+    if SHIP:
+        with open(os.path.join(OUT, "mask_resnet_int8.tflite"), "wb") as f:
+            f.write(q)
+        json.dump(report, open(os.path.join(WORK, "classifier_report.json"), "w"), indent=1)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
