@@ -20,15 +20,18 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(x86_64-unknown-linux-gnu)
 PY=${PYTHON:-python3}
 
-fetch_wheel() { # name==version platform
-  local spec=$1 plat=$2
-  local name=${spec%%==*}
+fetch_wheel() { # name==version arch
+  local spec=$1 arch=$2
+  local name=${spec%%==*} version=${spec##*==}
+  local pattern="$cache/${name//-/_}-$version-*$arch.whl"
   local found
-  found=$(ls "$cache"/"${name//-/_}"-*"$plat"*.whl 2>/dev/null | head -n1 || true)
+  found=$(ls $pattern 2>/dev/null | head -n1 || true)
   if [ -z "$found" ]; then
-    "$PY" -m pip download -q --no-deps --only-binary=:all: --platform "$plat" \
+    local plats=()
+    for n in 17 27 28 31; do plats+=(--platform "manylinux_2_${n}_$arch"); done
+    "$PY" -m pip download -q --no-deps --only-binary=:all: "${plats[@]}" \
       --python-version 3.11 -d "$cache" "$spec" >&2
-    found=$(ls "$cache"/"${name//-/_}"-*"$plat"*.whl | head -n1)
+    found=$(ls $pattern | head -n1)
   fi
   echo "$found"
 }
@@ -95,14 +98,14 @@ for t in "${targets[@]}"; do
     x86_64-unknown-linux-gnu)
       lib="$dest/$t/libtensorflowlite_c.so"
       if [ ! -f "$lib" ]; then
-        whl=$(fetch_wheel litert-lm-api==0.18.1 manylinux_2_27_x86_64)
+        whl=$(fetch_wheel litert-lm-api==0.18.1 x86_64)
         extract_member "$whl" litert_lm/liblitert-lm.so "$lib"
       fi ;;
     aarch64-unknown-linux-gnu)
       # Named for its SONAME: the binary's DT_NEEDED entry is libLiteRt.so.
       lib="$dest/$t/libLiteRt.so"
       if [ ! -f "$lib" ]; then
-        whl=$(fetch_wheel ai-edge-litert==2.1.0 manylinux_2_17_aarch64)
+        whl=$(fetch_wheel ai-edge-litert==2.1.0 aarch64)
         extract_member "$whl" ai_edge_litert/libLiteRt.so "$lib"
       fi ;;
     *) echo "provision-tflite: no registry-shipped TFLite runtime is known for $t" >&2; exit 2 ;;

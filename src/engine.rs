@@ -96,9 +96,10 @@ impl Engine {
         );
         let model_ref: &'static Model<'static> =
             unsafe { &*(model.as_ref() as *const Model<'static>) };
-        let mut opts = Options::default();
-        opts.thread_count = threads.max(1) as i32;
-        opts.is_xnnpack_enabled = true;
+        let opts = Options {
+            thread_count: threads.max(1) as i32,
+            is_xnnpack_enabled: true,
+        };
         let rt = |e: tflitec::Error| EngineError::Runtime {
             path: path.into(),
             msg: e.to_string(),
@@ -164,6 +165,14 @@ impl Engine {
         // SAFETY: the buffer belongs to the interpreter's arena, which is allocated once in
         // `load` and never resized; `&mut self` makes this the only access.
         unsafe { std::slice::from_raw_parts_mut(b.ptr as *mut i8, b.len) }
+    }
+
+    /// The float input tensor `i` as a mutable slice (float peer models).
+    pub fn input_f32(&mut self, i: usize) -> &mut [f32] {
+        assert_eq!(self.inputs[i].dtype, DType::Float32);
+        let b = &self.in_bufs[i];
+        // SAFETY: as for `input_i8`; TFLite aligns tensor buffers for their type.
+        unsafe { std::slice::from_raw_parts_mut(b.ptr as *mut f32, b.len / 4) }
     }
 
     /// Output `i`, dequantizing int8 on read.

@@ -4,8 +4,19 @@ mod common;
 
 use std::process::Command;
 
+/// The binary, through the emulator when the tests themselves run emulated
+/// (scripts/qemu/run-aarch64.sh sets MASKGATE_TEST_RUNNER).
 fn maskgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_maskgate"));
+    let bin = env!("CARGO_BIN_EXE_maskgate");
+    let mut c = match std::env::var("MASKGATE_TEST_RUNNER") {
+        Ok(r) if !r.trim().is_empty() => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    };
     c.current_dir(common::repo())
         .arg("image")
         .arg("--threads")

@@ -23,7 +23,7 @@ fn shipped_detectors_have_the_expected_tensors() {
         let n = MNET025.count(w, h);
         let mut shapes: Vec<Vec<usize>> = e.outputs().iter().map(|t| t.shape.clone()).collect();
         shapes.sort();
-        assert_eq!(shapes, vec![vec![1, n, 10], vec![1, n, 2], vec![1, n, 4]]);
+        assert_eq!(shapes, vec![vec![1, n, 2], vec![1, n, 4], vec![1, n, 10]]);
         assert!(e
             .outputs()
             .iter()

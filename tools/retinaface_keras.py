@@ -46,27 +46,19 @@ def equalize(g, init, iters=4):
         if len(ca) != 1 or ca[0].op_type != "LeakyRelu":
             continue
         cb = consumers.get(ca[0].output[0], [])
-        if cb and all(b.op_type == "Conv" and b.attribute[0] is not None for b in cb):
-            # a depthwise consumer only works alone (its channels are its outputs too)
-            if len(cb) == 1 or all(init[b.input[1]].shape[1] != 1 for b in cb):
-                pairs.append((a, cb))
+        if len(cb) != 1 or cb[0].op_type != "Conv":
+            continue
+        pairs.append((a, cb[0]))
     for _ in range(iters):
-        for a, bs in pairs:
-            wa, ba = init[a.input[1]], init[a.input[2]]
+        for a, b in pairs:
+            wa, ba, wb = init[a.input[1]], init[a.input[2]], init[b.input[1]]
             ra = np.abs(wa).reshape(wa.shape[0], -1).max(1)
-            rb = np.zeros_like(ra)
-            for b in bs:
-                wb = init[b.input[1]]
-                dw = wb.shape[1] == 1 and wb.shape[0] == wa.shape[0]
-                r = np.abs(wb).reshape(wb.shape[0], -1).max(1) if dw else np.abs(wb).max(axis=(0, 2, 3))
-                rb = np.maximum(rb, r)
+            depthwise = wb.shape[1] == 1 and wb.shape[0] == wa.shape[0]
+            rb = np.abs(wb).reshape(wb.shape[0], -1).max(1) if depthwise else np.abs(wb).max(axis=(0, 2, 3))
             s = np.sqrt(np.maximum(ra, 1e-8) / np.maximum(rb, 1e-8)).astype(np.float32)
             init[a.input[1]] = wa / s[:, None, None, None]
             init[a.input[2]] = ba / s
-            for b in bs:
-                wb = init[b.input[1]]
-                dw = wb.shape[1] == 1 and wb.shape[0] == wa.shape[0]
-                init[b.input[1]] = wb * (s[:, None, None, None] if dw else s[None, :, None, None])
+            init[b.input[1]] = wb * (s[:, None, None, None] if depthwise else s[None, :, None, None])
     return len(pairs)
 
 

@@ -34,19 +34,28 @@ pub struct DecodeScratch {
     candidates: HVec<Detection, MAX_CANDIDATES>,
 }
 
+/// The three RetinaFace outputs of one frame.
+#[derive(Clone, Copy, Debug)]
+pub struct RawOutputs<'a> {
+    /// `[N,4]` box regressions.
+    pub loc: OutputView<'a>,
+    /// `[N,2]` softmax, index 1 = face.
+    pub conf: OutputView<'a>,
+    /// `[N,10]` landmark regressions.
+    pub landm: OutputView<'a>,
+}
+
 /// Decodes one frame's raw outputs into `out` (cleared first), best score first.
-/// `loc` is `[N,4]`, `conf` `[N,2]` (softmax, index 1 = face), `landm` `[N,10]`.
 pub fn decode(
     cfg: &PriorConfig,
     priors: &[Prior],
-    loc: OutputView,
-    conf: OutputView,
-    landm: OutputView,
+    raw: RawOutputs,
     p: &DecodeParams,
     scratch: &mut DecodeScratch,
     out: &mut HVec<Detection, MAX_FACES>,
 ) {
     out.clear();
+    let RawOutputs { loc, conf, landm } = raw;
     let cands = &mut scratch.candidates;
     cands.clear();
     let [v0, v1] = cfg.variances;
@@ -230,16 +239,12 @@ mod tests {
         };
         let mut scratch = DecodeScratch::default();
         let mut out = HVec::new();
-        decode(
-            &cfg,
-            &priors,
-            OutputView::F32(&loc),
-            OutputView::F32(&conf),
-            OutputView::F32(&landm),
-            &p,
-            &mut scratch,
-            &mut out,
-        );
+        let raw = RawOutputs {
+            loc: OutputView::F32(&loc),
+            conf: OutputView::F32(&conf),
+            landm: OutputView::F32(&landm),
+        };
+        decode(&cfg, &priors, raw, &p, &mut scratch, &mut out);
         assert_eq!(out.len(), 1);
         let d = out[0];
         // cx = 0.5 + 1*0.1*0.1 = 0.51; cy = 0.5 - 2*0.1*0.2 = 0.46; w = 0.1; h = 0.4
@@ -303,16 +308,12 @@ mod tests {
         };
         let mut scratch = DecodeScratch::default();
         let mut out = HVec::new();
-        decode(
-            &cfg,
-            &priors,
-            OutputView::I8(&loc, lq),
-            OutputView::I8(&conf, q),
-            OutputView::I8(&landm, lq),
-            &p,
-            &mut scratch,
-            &mut out,
-        );
+        let raw = RawOutputs {
+            loc: OutputView::I8(&loc, lq),
+            conf: OutputView::I8(&conf, q),
+            landm: OutputView::I8(&landm, lq),
+        };
+        decode(&cfg, &priors, raw, &p, &mut scratch, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].score, 200.0 / 256.0);
         // box centred at (0,0) with size 50: clamped to the image -> (0,0)-(25,25)

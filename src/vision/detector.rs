@@ -5,7 +5,7 @@ use std::path::Path;
 
 use heapless::Vec as HVec;
 
-use super::decode::{decode, DecodeParams, DecodeScratch};
+use super::decode::{decode, DecodeParams, DecodeScratch, RawOutputs};
 use super::preprocess::{Letterbox, Letterboxer};
 use super::priors::{Prior, PriorConfig, MNET025};
 use super::{Detection, ImageView, MAX_FACES};
@@ -115,16 +115,12 @@ impl Detector {
             orig_h: img.height,
         };
         let [l, c, m] = self.outs;
-        decode(
-            &self.cfg,
-            &self.priors,
-            self.engine.output(l),
-            self.engine.output(c),
-            self.engine.output(m),
-            &p,
-            &mut self.scratch,
-            out,
-        );
+        let raw = RawOutputs {
+            loc: self.engine.output(l),
+            conf: self.engine.output(c),
+            landm: self.engine.output(m),
+        };
+        decode(&self.cfg, &self.priors, raw, &p, &mut self.scratch, out);
     }
 
     /// Whole detection of one frame.

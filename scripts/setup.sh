@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh Debian/Ubuntu machine for building and testing maskgate:
+# build dependencies (apt), the pinned Rust toolchain (rustup), and the TFLite C runtime
+# (scripts/provision-tflite.sh, from PyPI / crates.io). Safe to run again.
+#
+#   scripts/setup.sh          host (x86_64) only
+#   scripts/setup.sh --arm    also the aarch64 cross toolchain, arm64 runtime libraries and
+#                             qemu-user, so scripts/test.sh runs the suite emulated as well
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arm=0
+[ "${1:-}" = "--arm" ] && arm=1
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+pkgs=(libclang-dev libssl-dev pkg-config curl)
+command -v python3 >/dev/null || pkgs+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
+if [ $arm -eq 1 ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+  pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6:arm64 libstdc++6:arm64 qemu-user-static)
+fi
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: installing Rust with rustup" >&2
+  curl -fsSL https://sh.rustup.rs | sh -s -- -y --profile minimal
+  . "$HOME/.cargo/env"
+fi
+rustup show active-toolchain >/dev/null  # installs the toolchain pinned in rust-toolchain.toml
+targets=(x86_64-unknown-linux-gnu)
+if [ $arm -eq 1 ]; then
+  rustup target add aarch64-unknown-linux-gnu >/dev/null
+  targets+=(aarch64-unknown-linux-gnu)
+fi
+scripts/provision-tflite.sh "${targets[@]}"

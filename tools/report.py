@@ -1,0 +1,56 @@
+"""Writes the measured numbers and sha256 of the shipped models into models/README.md, between
+the `metrics:begin` / `metrics:end` markers, from tools/work/*.json."""
+import json
+import os
+
+import common
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+WORK = os.path.join(os.path.dirname(__file__), "work")
+
+
+def load(name):
+    p = os.path.join(WORK, name)
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def main():
+    lines = []
+    det = load("detector_eval.json")
+    if det:
+        lines += ["### Detector: face AP@0.5 on the 853-image scene set (all labelled faces, any mask class)", "",
+                  "| input | weights | subset | images | faces | AP@0.5 | recall (any score) | recall @ score 0.5 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for k, r in det.items():
+            size, kind, subset = k.split("_")
+            lines.append(f"| {size} | {kind} | {subset} | {r['images']} | {r['faces']} | {r['ap50']:.4f} | {r['recall_any_score']:.4f} | {r['recall_at_0.5']:.4f} |")
+        lines.append("")
+    faces = load("faces.json")
+    if faces:
+        s = faces["stats"]
+        lines += ["### Classifier data (after de-duplication)", "", "```", json.dumps(s, indent=1), "```", ""]
+    cls = load("classifier_report.json")
+    if cls:
+        lines += [f"### Classifier: ResNet-10, {cls['size']}x{cls['size']}, width {cls['width']}, {cls['params']} parameters, {cls['epochs']} epochs", "",
+                  "| split | weights | n | accuracy | mask P / R | no-mask P / R | confusion [true][pred] (0 = no mask) |",
+                  "|---|---|---|---|---|---|---|"]
+        for k, r in cls.items():
+            if not isinstance(r, dict):
+                continue
+            lines.append(f"| {k} | {'int8' if 'int8' in k else 'float'} | {r['n']} | {r['accuracy']:.4f} | {r['mask_precision']:.3f} / {r['mask_recall']:.3f} | {r['no_mask_precision']:.3f} / {r['no_mask_recall']:.3f} | {r['confusion[true][pred]']} |")
+        lines += ["", f"int8 invoke, 1 thread, Python TFLite interpreter (this x86 build machine): {cls['int8_invoke_ms_1thread_median']} ms", ""]
+    lines += ["### sha256", "", "| file | sha256 |", "|---|---|"]
+    q = os.path.join(ROOT, "models", "quantized")
+    for f in sorted(os.listdir(q)):
+        if f.endswith(".tflite"):
+            lines.append(f"| `{f}` | `{common.sha256(os.path.join(q, f))}` |")
+    readme = os.path.join(ROOT, "models", "README.md")
+    text = open(readme).read()
+    a = text.index("<!-- metrics:begin -->") + len("<!-- metrics:begin -->")
+    b = text.index("<!-- metrics:end -->")
+    open(readme, "w").write(text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:])
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
