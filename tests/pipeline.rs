@@ -73,7 +73,8 @@ fn a_cat_is_not_a_face_and_grayscale_and_tiny_images_work() {
 }
 
 /// Scene-set slice: the held-out two thirds of the first 150 images (calibration used every
-/// third image). Floors sit a few points under the measured values (see models/README.md).
+/// third image). Measured here: recall 0.759, mask accuracy 0.958 (440 faces); the floors sit a
+/// few points under, so a regression fails while float noise across runtimes does not.
 #[test]
 fn scene_slice_recall_and_mask_accuracy_floors() {
     let Some(shared) = common::shared() else {
@@ -132,8 +133,8 @@ fn scene_slice_recall_and_mask_accuracy_floors() {
     );
 }
 
-const RECALL_FLOOR: f64 = 0.60;
-const MASK_ACC_FLOOR: f64 = 0.85;
+const RECALL_FLOOR: f64 = 0.70;
+const MASK_ACC_FLOOR: f64 = 0.92;
 
 fn parse_voc(xml: &str) -> (String, Vec<(String, BBox)>) {
     let tag = |s: &str, t: &str| -> String {

@@ -23,6 +23,7 @@ def main():
                   "|---|---|---|---|---|---|---|---|"]
         for k, r in det.items():
             size, kind, subset = k.split("_")
+            kind = {'int8': 'int8 (Python TFLite)', 'int8-maskgate': '**int8, shipped runtime (maskgate)**'}.get(kind, kind)
             lines.append(f"| {size} | {kind} | {subset} | {r['images']} | {r['faces']} | {r['ap50']:.4f} | {r['recall_any_score']:.4f} | {r['recall_at_0.5']:.4f} |")
         lines.append("")
     faces = load("faces.json")

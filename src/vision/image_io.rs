@@ -38,8 +38,15 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(ImageError::Read)?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err(ImageError::UnknownFormat);
+    };
+    // The JPEG decoder pads a cut-off stream with grey instead of failing; a file without its
+    // end-of-image marker near the end is truncated (a partial copy, an interrupted upload).
+    if format == image::ImageFormat::Jpeg && !jpeg_has_eoi(bytes) {
+        return Err(ImageError::Decode(
+            "truncated JPEG (no end-of-image marker)".into(),
+        ));
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_ALLOC);
@@ -61,6 +68,12 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, ImageError> {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+/// Whether an FF D9 marker sits in the last 4 KiB (some writers append padding or trailers).
+fn jpeg_has_eoi(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn map_err(e: image::ImageError) -> ImageError {

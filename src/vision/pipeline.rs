@@ -13,7 +13,7 @@ use crate::engine::EngineError;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PipelineConfig {
-    /// Minimum face probability.
+    /// Minimum face probability (default 0.7: see `maskgate image --help`).
     pub score_threshold: f32,
     /// NMS overlap.
     pub nms_iou: f32,
@@ -27,7 +27,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            score_threshold: 0.5,
+            score_threshold: 0.7,
             nms_iou: 0.4,
             mask_threshold: 0.5,
             min_classify_px: 0.0,
