@@ -28,6 +28,11 @@ fn stages(c: &mut Criterion) {
         let mut det = Detector::load(&dir.join(models::detector_file(w, h)), threads()).unwrap();
         let mut g = c.benchmark_group(format!("{w}x{h}"));
         g.bench_function("preprocess", |b| b.iter(|| det.preprocess(view)));
+        // a camera frame already at the model's size takes the copy path
+        let frame = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+        g.bench_function("preprocess_native_size", |b| {
+            b.iter(|| det.preprocess(ImageView::from_rgb(&frame)))
+        });
         let lb = det.preprocess(view);
         g.bench_function("detect_invoke", |b| b.iter(|| det.invoke().unwrap()));
         let mut out: HVec<Detection, 64> = HVec::new();

@@ -1,8 +1,8 @@
 //! Letterbox resize straight into the detector's quantized input tensor: keep the aspect ratio,
 //! put the image at the top-left, fill the rest with the pad colour, bilinear sampling at pixel
 //! centres, and quantize each channel through the model's own input parameters (as a LUT).
-//! `tools/common.py::letterbox` is the same function in numpy; the models were calibrated and
-//! measured through it.
+//! `tools/common.py::letterbox` is the same geometry in numpy (float weights; the fixed-point
+//! weights here differ from it by at most one pixel level).
 
 use super::ImageView;
 
@@ -28,6 +28,48 @@ pub(crate) fn bilinear_taps(taps: &mut Vec<Tap>, dst: u32, src: u32, scale: f32,
             f: x - i0,
         });
     }
+}
+
+impl Letterboxer {
+    /// Same-size input (a camera already delivering the model's size): quantize and copy.
+    fn copy_unscaled(
+        &self,
+        src: ImageView,
+        dst: &mut [i8],
+        lut: &[i8; 256],
+        pad: [u8; 3],
+        lb: Letterbox,
+    ) -> Letterbox {
+        let row_bytes = self.dst_w as usize * 3;
+        let content = src.width as usize * 3;
+        let padq = [
+            lut[pad[0] as usize],
+            lut[pad[1] as usize],
+            lut[pad[2] as usize],
+        ];
+        for (y, row) in dst.chunks_exact_mut(row_bytes).enumerate() {
+            let (c, rest) = row.split_at_mut(content);
+            if y < src.height as usize {
+                for (d, s) in c.iter_mut().zip(&src.data[y * content..(y + 1) * content]) {
+                    *d = lut[*s as usize];
+                }
+            } else {
+                for px in c.chunks_exact_mut(3) {
+                    px.copy_from_slice(&padq);
+                }
+            }
+            for px in rest.chunks_exact_mut(3) {
+                px.copy_from_slice(&padq);
+            }
+        }
+        lb
+    }
+}
+
+/// A bilinear fraction 0..1 as an 8-bit weight 0..=256.
+#[inline]
+fn weight8(f: f32) -> u32 {
+    (f * 256.0 + 0.5) as u32
 }
 
 /// Where the image landed inside the model input.
@@ -57,6 +99,8 @@ pub struct Letterboxer {
     pub dst_h: u32,
     xs: Vec<Tap>,
     ys: Vec<Tap>,
+    /// Per output column: byte offsets of the two source pixels and the 8-bit weight of the second.
+    cols: Vec<(usize, usize, u32)>,
 }
 
 impl Letterboxer {
@@ -66,6 +110,7 @@ impl Letterboxer {
             dst_h,
             xs: Vec::with_capacity(dst_w as usize),
             ys: Vec::with_capacity(dst_h as usize),
+            cols: Vec::with_capacity(dst_w as usize),
         }
     }
 
@@ -85,6 +130,15 @@ impl Letterboxer {
         let sy = lb.content_h as f32 / src.height as f32;
         bilinear_taps(&mut self.xs, lb.content_w, src.width, sx, 0.0);
         bilinear_taps(&mut self.ys, lb.content_h, src.height, sy, 0.0);
+        if lb.content_w == src.width && lb.content_h == src.height {
+            return self.copy_unscaled(src, dst, lut, pad, lb);
+        }
+        self.cols.clear();
+        self.cols.extend(
+            self.xs
+                .iter()
+                .map(|t| (t.i0 as usize * 3, t.i1 as usize * 3, weight8(t.f))),
+        );
         let padq = [
             lut[pad[0] as usize],
             lut[pad[1] as usize],
@@ -100,16 +154,18 @@ impl Letterboxer {
             };
             let r0 = &src.data[ty.i0 as usize * stride..][..stride];
             let r1 = &src.data[ty.i1 as usize * stride..][..stride];
-            let fy = ty.f;
+            // Fixed point: 8-bit weights per axis, one rounding at the end (16 fractional bits).
+            let wy = weight8(ty.f);
+            let wy0 = 256 - wy;
             let (content, rest) = row.split_at_mut(lb.content_w as usize * 3);
-            for (px, tx) in content.chunks_exact_mut(3).zip(self.xs.iter()) {
-                let (a, b) = (tx.i0 as usize * 3, tx.i1 as usize * 3);
-                let fx = tx.f;
+            for (px, &(a, b, wx)) in content.chunks_exact_mut(3).zip(self.cols.iter()) {
+                let wx0 = 256 - wx;
+                let (p0, p1, q0, q1) = (&r0[a..a + 3], &r0[b..b + 3], &r1[a..a + 3], &r1[b..b + 3]);
                 for c in 0..3 {
-                    let top = r0[a + c] as f32 * (1.0 - fx) + r0[b + c] as f32 * fx;
-                    let bot = r1[a + c] as f32 * (1.0 - fx) + r1[b + c] as f32 * fx;
-                    let v = (top * (1.0 - fy) + bot * fy + 0.5) as usize;
-                    px[c] = lut[v.min(255)];
+                    let top = p0[c] as u32 * wx0 + p1[c] as u32 * wx;
+                    let bot = q0[c] as u32 * wx0 + q1[c] as u32 * wx;
+                    let v = (top * wy0 + bot * wy + (1 << 15)) >> 16;
+                    px[c] = lut[v as usize & 255];
                 }
             }
             for px in rest.chunks_exact_mut(3) {
