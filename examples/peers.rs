@@ -13,6 +13,7 @@ use maskgate::engine::Engine;
 use maskgate::models;
 use maskgate::vision::decode::nms;
 use maskgate::vision::image_io;
+use maskgate::voc;
 use maskgate::{BBox, Detection, ImageView, Pipeline, PipelineConfig};
 
 /// AIZOO anchors: 5 levels, 4 anchors per cell (two sizes at ratio 1, the first size at 0.62, 0.42).
@@ -95,29 +96,16 @@ impl Aizoo {
     }
 }
 
-fn voc(xml: &str) -> (String, Vec<(bool, BBox)>) {
-    let tag = |s: &str, t: &str| -> String {
-        let a = s.find(&format!("<{t}>")).unwrap() + t.len() + 2;
-        let b = s[a..].find(&format!("</{t}>")).unwrap() + a;
-        s[a..b].trim().to_string()
-    };
-    let boxes = xml
-        .split("<object>")
-        .skip(1)
-        .map(|o| {
-            let f = |t: &str| tag(o, t).parse::<f32>().unwrap();
-            (
-                tag(o, "name") == "with_mask",
-                BBox {
-                    x1: f("xmin"),
-                    y1: f("ymin"),
-                    x2: f("xmax"),
-                    y2: f("ymax"),
-                },
-            )
-        })
-        .collect();
-    (tag(xml, "filename"), boxes)
+/// (is "with_mask", box) per labelled face: incorrectly worn masks count as no mask.
+fn labelled(xml: &str) -> (String, Vec<(bool, BBox)>) {
+    let a = voc::parse(xml).expect("VOC annotation");
+    (
+        a.filename,
+        a.objects
+            .into_iter()
+            .map(|(n, b)| (n == "with_mask", b))
+            .collect(),
+    )
 }
 
 #[derive(Default)]
@@ -195,7 +183,7 @@ fn main() {
     xmls.sort();
     let (mut ours, mut theirs) = (Score::default(), Score::default());
     for xml in xmls.iter().take(n) {
-        let (file, truth) = voc(&std::fs::read_to_string(xml).unwrap());
+        let (file, truth) = labelled(&std::fs::read_to_string(xml).unwrap());
         let img = image_io::load(&images.join("images").join(&file)).unwrap();
         let t = Instant::now();
         let got: Vec<(BBox, bool)> = pipe

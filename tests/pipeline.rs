@@ -5,6 +5,7 @@
 mod common;
 
 use maskgate::vision::image_io;
+use maskgate::voc;
 use maskgate::{BBox, ImageView};
 
 #[test]
@@ -92,11 +93,11 @@ fn scene_slice_recall_and_mask_accuracy_floors() {
         if i % 3 == 0 {
             continue;
         }
-        let (file, boxes) = parse_voc(&std::fs::read_to_string(xml).unwrap());
-        let img = image_io::load(&base.join("images").join(file)).unwrap();
+        let ann = voc::parse(&std::fs::read_to_string(xml).unwrap()).expect("VOC annotation");
+        let img = image_io::load(&base.join("images").join(&ann.filename)).unwrap();
         let res = p.process(ImageView::from_rgb(&img)).unwrap();
         let mut used = vec![false; res.faces.len()];
-        for (label, b) in boxes {
+        for (label, b) in ann.objects {
             gt_n += 1;
             let best = res
                 .faces
@@ -135,26 +136,3 @@ fn scene_slice_recall_and_mask_accuracy_floors() {
 
 const RECALL_FLOOR: f64 = 0.70;
 const MASK_ACC_FLOOR: f64 = 0.92;
-
-fn parse_voc(xml: &str) -> (String, Vec<(String, BBox)>) {
-    let tag = |s: &str, t: &str| -> String {
-        let a = s.find(&format!("<{t}>")).unwrap() + t.len() + 2;
-        let b = s[a..].find(&format!("</{t}>")).unwrap() + a;
-        s[a..b].trim().to_string()
-    };
-    let file = tag(xml, "filename");
-    let mut out = Vec::new();
-    for obj in xml.split("<object>").skip(1) {
-        let f = |t: &str| tag(obj, t).parse::<f32>().unwrap();
-        out.push((
-            tag(obj, "name"),
-            BBox {
-                x1: f("xmin"),
-                y1: f("ymin"),
-                x2: f("xmax"),
-                y2: f("ymax"),
-            },
-        ));
-    }
-    (file, out)
-}
