@@ -77,6 +77,31 @@ mod tests {
     use crate::vision::{BBox, Detection, Face};
 
     #[test]
+    fn unclassified_faces_have_null_mask_prob() {
+        let mut res = FrameResult::default();
+        let det = Detection {
+            bbox: BBox {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 4.0,
+                y2: 4.0,
+            },
+            score: 0.9,
+            landmarks: [[0.0; 2]; 5],
+        };
+        res.faces
+            .push(Face {
+                det,
+                mask_prob: f32::NAN,
+                mask: false,
+            })
+            .unwrap();
+        let j = serde_json::to_value(ImageReport::new("a", 8, 8, &res)).unwrap();
+        assert!(j["faces"][0]["mask_prob"].is_null());
+        assert_eq!(j["faces"][0]["mask"], false);
+    }
+
+    #[test]
     fn json_shape_is_exactly_the_documented_one() {
         let mut res = FrameResult::default();
         res.faces
