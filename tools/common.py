@@ -1,5 +1,7 @@
 """Shared geometry for the model pipeline. Mirrors src/vision/{preprocess,priors,decode,crop}.rs
-exactly, so that what the models are calibrated, trained and measured on is what the product feeds."""
+(same sampling positions, clamping, padding and decoding; the Rust letterbox uses 8-bit fixed-point
+weights, so pixels may differ by one level), so that what the models are calibrated, trained and
+measured on is what the product feeds. The shipped-runtime AP is measured through the binary itself."""
 import hashlib
 import os
 import xml.etree.ElementTree as ET
