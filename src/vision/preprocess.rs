@@ -42,11 +42,7 @@ impl Letterboxer {
     ) -> Letterbox {
         let row_bytes = self.dst_w as usize * 3;
         let content = src.width as usize * 3;
-        let padq = [
-            lut[pad[0] as usize],
-            lut[pad[1] as usize],
-            lut[pad[2] as usize],
-        ];
+        let padq = pad_code(lut, pad);
         for (y, row) in dst.chunks_exact_mut(row_bytes).enumerate() {
             let (c, rest) = row.split_at_mut(content);
             if y < src.height as usize {
@@ -54,15 +50,23 @@ impl Letterboxer {
                     *d = lut[*s as usize];
                 }
             } else {
-                for px in c.chunks_exact_mut(3) {
-                    px.copy_from_slice(&padq);
-                }
+                fill(c, padq);
             }
-            for px in rest.chunks_exact_mut(3) {
-                px.copy_from_slice(&padq);
-            }
+            fill(rest, padq);
         }
         lb
+    }
+}
+
+/// The pad colour's int8 codes.
+fn pad_code(lut: &[i8; 256], pad: [u8; 3]) -> [i8; 3] {
+    pad.map(|v| lut[v as usize])
+}
+
+/// Fills packed RGB int8 pixels with one colour.
+fn fill(px: &mut [i8], code: [i8; 3]) {
+    for p in px.chunks_exact_mut(3) {
+        p.copy_from_slice(&code);
     }
 }
 
@@ -128,28 +132,22 @@ impl Letterboxer {
         let lb = letterbox_geometry(src.width, src.height, self.dst_w, self.dst_h);
         let sx = lb.content_w as f32 / src.width as f32;
         let sy = lb.content_h as f32 / src.height as f32;
-        bilinear_taps(&mut self.xs, lb.content_w, src.width, sx, 0.0);
-        bilinear_taps(&mut self.ys, lb.content_h, src.height, sy, 0.0);
         if lb.content_w == src.width && lb.content_h == src.height {
             return self.copy_unscaled(src, dst, lut, pad, lb);
         }
+        bilinear_taps(&mut self.xs, lb.content_w, src.width, sx, 0.0);
+        bilinear_taps(&mut self.ys, lb.content_h, src.height, sy, 0.0);
         self.cols.clear();
         self.cols.extend(
             self.xs
                 .iter()
                 .map(|t| (t.i0 as usize * 3, t.i1 as usize * 3, weight8(t.f))),
         );
-        let padq = [
-            lut[pad[0] as usize],
-            lut[pad[1] as usize],
-            lut[pad[2] as usize],
-        ];
+        let padq = pad_code(lut, pad);
         let stride = src.width as usize * 3;
         for (y, row) in dst.chunks_exact_mut(dw * 3).enumerate() {
             let Some(ty) = self.ys.get(y) else {
-                for px in row.chunks_exact_mut(3) {
-                    px.copy_from_slice(&padq);
-                }
+                fill(row, padq);
                 continue;
             };
             let r0 = &src.data[ty.i0 as usize * stride..][..stride];
@@ -168,9 +166,7 @@ impl Letterboxer {
                     px[c] = lut[v as usize & 255];
                 }
             }
-            for px in rest.chunks_exact_mut(3) {
-                px.copy_from_slice(&padq);
-            }
+            fill(rest, padq);
         }
         lb
     }
