@@ -3,6 +3,8 @@
 //! Exit codes: 0 all inputs processed; 1 could not start (models, runtime, output folder);
 //! 2 bad command line; 3 started, but at least one input failed (each named on stderr).
 
+mod kiosk_cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,6 +30,8 @@ struct Cli {
 enum Cmd {
     /// Find every face in still images and say mask / no mask.
     Image(ImageArgs),
+    /// Door kiosk: camera (or a folder of images) → verdict per person → LEDs, buzzer, OLED.
+    Run(kiosk_cli::RunArgs),
 }
 
 #[derive(Args, Clone)]
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Image(a) => run_image(a),
+        Cmd::Run(a) => kiosk_cli::run(a),
     };
     match res {
         Ok(code) => code,

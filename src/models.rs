@@ -50,3 +50,21 @@ pub fn repo_models_dir() -> PathBuf {
         .join("models")
         .join("quantized")
 }
+
+/// Resolves the detector for input size `(w, h)` and the classifier in `dir` (or the
+/// default search folders).
+pub fn resolve(dir: Option<&Path>, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf), String> {
+    let dirs = match dir {
+        Some(d) => vec![d.to_path_buf()],
+        None => search_dirs(),
+    };
+    if !DETECTOR_SIZES.contains(&(w, h)) {
+        return Err(format!(
+            "no shipped detector for {w}x{h}; shipped sizes: 640x480, 320x240"
+        ));
+    }
+    Ok((
+        find(&dirs, &detector_file(w, h))?,
+        find(&dirs, CLASSIFIER_FILE)?,
+    ))
+}

@@ -1,11 +1,24 @@
 //! After warm-up, processing a frame makes no heap allocation (counted by a global allocator
 //! wrapper; the TFLite runtime's own C allocations are outside Rust's allocator and are not
-//! counted — XNNPACK plans its memory at `allocate_tensors`).
+//! counted — XNNPACK plans its memory at `allocate_tensors`). The counter sees every thread,
+//! so the tests here take turns.
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use maskgate::clock::{Clock, SimClock};
+use maskgate::kiosk::decide::DecideConfig;
+use maskgate::kiosk::outputs::InlineOutputs;
+use maskgate::kiosk::run::{Kiosk, LoopConfig};
+use maskgate::signal::buzzer::Pattern;
+use maskgate::signal::display::Oled;
+use maskgate::signal::doubles::{FakePin, FakeSsd1306};
+use maskgate::signal::{Patterns, Signals};
+use maskgate::source::{FrameSource, RgbFrame, SourceError};
 
 use maskgate::vision::image_io;
 use maskgate::ImageView;
@@ -30,8 +43,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+static SERIAL: Mutex<()> = Mutex::new(());
+
 #[test]
 fn processing_frames_after_warm_up_allocates_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = common::pipeline(640, 480);
     let astro = image_io::load(&common::sample("astronaut.jpg")).unwrap();
     let cam = image_io::load(&common::sample("camera.png")).unwrap();
@@ -61,6 +77,7 @@ fn processing_frames_after_warm_up_allocates_nothing() {
 
 #[test]
 fn cached_tensor_buffers_stay_valid_across_invokes() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = common::pipeline(320, 240);
     let astro = image_io::load(&common::sample("astronaut.jpg")).unwrap();
     for _ in 0..3 {
@@ -70,4 +87,120 @@ fn cached_tensor_buffers_stay_valid_across_invokes() {
     for i in 0..e.outputs().len() {
         assert_eq!(e.output_ptr_now(i), e.output_ptr_cached(i));
     }
+}
+
+/// Decoded frames played from memory in a fixed pattern at 15 fps; it reads the allocation
+/// counter when frame `mark` is handed out and when the pattern is exhausted, so the count
+/// covers everything the loop does in between: detect, classify, decide, LEDs, buzzer,
+/// display rendering and the I2C stream.
+struct Memory {
+    frames: Vec<RgbFrame>,
+    pattern: Vec<usize>,
+    next: usize,
+    mark: usize,
+    counts: (usize, usize),
+}
+
+impl FrameSource for Memory {
+    fn next_frame(
+        &mut self,
+        clock: &mut dyn Clock,
+        out: &mut RgbFrame,
+    ) -> Result<bool, SourceError> {
+        if self.next == self.mark {
+            self.counts.0 = ALLOCS.load(Ordering::SeqCst);
+        }
+        let Some(&i) = self.pattern.get(self.next) else {
+            self.counts.1 = ALLOCS.load(Ordering::SeqCst);
+            return Ok(false);
+        };
+        let t = clock.now() + Duration::from_nanos(66_666_667);
+        clock.sleep_until(t);
+        let f = &self.frames[i];
+        out.set_size(f.width, f.height);
+        out.data.copy_from_slice(&f.data);
+        self.next += 1;
+        Ok(true)
+    }
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
+
+#[test]
+fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let load = |n: &str| {
+        let img = image_io::load(&common::sample(n)).unwrap();
+        let mut f = RgbFrame::default();
+        f.set_size(img.width(), img.height());
+        f.data.copy_from_slice(img.as_raw());
+        f
+    };
+    // different sizes (451x300, 512x512): the frame buffer keeps its largest capacity
+    let frames = vec![load("chelsea.png"), load("astronaut.jpg")];
+    // person for 8 frames, nobody for 8: short hold so verdicts keep changing
+    let pattern: Vec<usize> = (0..160).map(|i| (i / 8) % 2).collect();
+    let mut src = Memory {
+        frames,
+        pattern,
+        next: 0,
+        mark: 40,
+        counts: (0, 0),
+    };
+    let signals = Signals::new(
+        Some(FakePin::default()),
+        Some(FakePin::default()),
+        Some(FakePin::default()),
+        false,
+        Patterns {
+            mask: Pattern::new(&[80]).unwrap(),
+            no_mask: Pattern::new(&[150, 100, 150]).unwrap(),
+        },
+    );
+    let (i2c, _probe) = FakeSsd1306::new(0x3C);
+    let oled = Oled::new(i2c, 0x3C, false, "fake".into());
+    let outs = InlineOutputs::new(signals, Some(oled), None, None);
+    let cfg = LoopConfig {
+        decide: DecideConfig {
+            hold: Duration::from_millis(200),
+            absent: Duration::from_millis(200),
+            ..DecideConfig::default()
+        },
+        status_interval: Duration::from_millis(500),
+        ..LoopConfig::default()
+    };
+    let mut k = Kiosk::new(common::pipeline(640, 480), outs, cfg);
+    let mut verdicts_after_mark = 0;
+    let mut frame_seen = 0u64;
+    let sum = k
+        .run(
+            &mut src,
+            &mut SimClock::default(),
+            &AtomicBool::new(false),
+            &mut |e| {
+                if let maskgate::kiosk::Event::Decision { frame, .. } = e {
+                    frame_seen = frame;
+                    if frame >= 40 {
+                        verdicts_after_mark += 1;
+                    }
+                }
+            },
+        )
+        .unwrap();
+    assert_eq!(sum.frames, 160);
+    assert!(frame_seen > 40);
+    assert!(
+        verdicts_after_mark >= 10,
+        "verdicts, LEDs, buzzer and screens changed during the counted frames ({verdicts_after_mark})"
+    );
+    let (before, after) = src.counts;
+    assert_eq!(
+        after - before,
+        0,
+        "heap allocations in 120 loop frames after warm-up"
+    );
 }

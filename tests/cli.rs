@@ -4,21 +4,10 @@ mod common;
 
 use std::process::Command;
 
-/// The binary, through the emulator when the tests themselves run emulated
-/// (scripts/qemu/run-aarch64.sh sets MASKGATE_TEST_RUNNER).
+/// `maskgate image --threads N`.
 fn maskgate() -> Command {
-    let bin = env!("CARGO_BIN_EXE_maskgate");
-    let mut c = match std::env::var("MASKGATE_TEST_RUNNER") {
-        Ok(r) if !r.trim().is_empty() => {
-            let mut parts = r.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(bin);
-            c
-        }
-        _ => Command::new(bin),
-    };
-    c.current_dir(common::repo())
-        .arg("image")
+    let mut c = common::maskgate_bin();
+    c.arg("image")
         .arg("--threads")
         .arg(common::threads().to_string());
     c

@@ -84,6 +84,11 @@ impl Pipeline {
         ))
     }
 
+    /// The result of the last [`Pipeline::process`] call.
+    pub fn last(&self) -> &FrameResult {
+        &self.result
+    }
+
     /// Finds and classifies every face in `img`. The result lives until the next call.
     pub fn process(&mut self, img: ImageView) -> Result<&FrameResult, EngineError> {
         let t0 = Instant::now();

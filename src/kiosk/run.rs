@@ -1,0 +1,263 @@
+//! The frame loop: newest frame → pipeline → per-person decision → outputs, with camera
+//! recovery, a status line, systemd watchdog pings and an orderly stop.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::decide::{observe, DecideConfig, Decider, Verdict};
+use super::outputs::Outputs;
+use super::Event;
+use crate::clock::Clock;
+use crate::engine::EngineError;
+use crate::signal::display::{Screen, Status, View};
+use crate::source::{FrameSource, RgbFrame, SourceError};
+use crate::vision::annotate;
+use crate::Pipeline;
+
+/// First wait before reopening a lost camera; doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    pub decide: DecideConfig,
+    pub status_interval: Duration,
+    /// systemd watchdog period (WATCHDOG_USEC); pings go out at half of it.
+    pub watchdog: Option<Duration>,
+    /// Annotated JPEG per verdict, only when set.
+    pub save_dir: Option<PathBuf>,
+    /// Stop after this many processed frames (soak tests, benchmarks).
+    pub max_frames: Option<u64>,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            decide: DecideConfig::default(),
+            status_interval: Duration::from_secs(1),
+            watchdog: None,
+            save_dir: None,
+            max_frames: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub frames: u64,
+    pub verdicts: u64,
+    pub reopens: u64,
+    /// Loop time from the first frame to the end (the loop's clock).
+    pub elapsed: Duration,
+    /// Wall time spent in the pipeline.
+    pub busy: Duration,
+    /// Wall time from `run` to the first verdict.
+    pub first_verdict: Option<Duration>,
+}
+
+pub struct Kiosk<O: Outputs> {
+    pub pipeline: Pipeline,
+    pub outputs: O,
+    cfg: LoopConfig,
+    decider: Decider,
+    frame: RgbFrame,
+}
+
+impl<O: Outputs> Kiosk<O> {
+    pub fn new(pipeline: Pipeline, outputs: O, cfg: LoopConfig) -> Self {
+        Self {
+            pipeline,
+            outputs,
+            decider: Decider::new(cfg.decide),
+            cfg,
+            frame: RgbFrame::default(),
+        }
+    }
+
+    /// Runs until the source ends, `stop` is set, or inference fails. Outputs end in the safe
+    /// state on every path out.
+    pub fn run(
+        &mut self,
+        source: &mut dyn FrameSource,
+        clock: &mut dyn Clock,
+        stop: &AtomicBool,
+        sink: &mut dyn FnMut(Event),
+    ) -> Result<Summary, EngineError> {
+        let res = self.run_inner(source, clock, stop, sink);
+        let now = clock.now();
+        self.outputs.shutdown(now);
+        self.outputs.drain(sink);
+        res
+    }
+
+    fn run_inner(
+        &mut self,
+        source: &mut dyn FrameSource,
+        clock: &mut dyn Clock,
+        stop: &AtomicBool,
+        sink: &mut dyn FnMut(Event),
+    ) -> Result<Summary, EngineError> {
+        let wall0 = Instant::now();
+        let t0 = clock.now();
+        let mut sum = Summary::default();
+        let mut view = View::Idle;
+        let mut status = Status {
+            fps_x10: 0,
+            camera_ok: true,
+        };
+        let mut status_at = t0;
+        let mut status_frames = 0u64;
+        let mut backoff = BACKOFF_MIN;
+        let mut last_ping = Instant::now();
+        self.outputs.screen(Screen { view, status }, t0);
+        self.outputs.drain(sink);
+        let ms = |d: Duration| d.as_millis() as u64;
+
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(wd) = self.cfg.watchdog {
+                if last_ping.elapsed() >= wd / 2 {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    last_ping = Instant::now();
+                }
+            }
+            match source.next_frame(clock, &mut self.frame) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let now = clock.now();
+                    if status.camera_ok {
+                        tracing::warn!(error = %e, "camera lost; reopening with back-off");
+                        status.camera_ok = false;
+                        view = View::CameraOffline;
+                        self.decider = Decider::new(self.cfg.decide);
+                        self.outputs.verdict(Verdict::Idle, now);
+                        self.outputs.screen(Screen { view, status }, now);
+                        sink(Event::Camera {
+                            t_ms: ms(now),
+                            online: false,
+                        });
+                    }
+                    self.outputs.tick(now);
+                    self.outputs.drain(sink);
+                    sleep_unless_stopped(clock, backoff, stop);
+                    match source.reopen() {
+                        Ok(()) => {
+                            sum.reopens += 1;
+                            backoff = BACKOFF_MIN;
+                            tracing::info!(source = %source.describe(), "camera reopened");
+                        }
+                        Err(SourceError::Open(m) | SourceError::Lost(m)) => {
+                            backoff = (backoff * 2).min(BACKOFF_MAX);
+                            tracing::debug!(error = %m, "reopen failed");
+                        }
+                    }
+                    continue;
+                }
+            }
+            let now = clock.now();
+            if !status.camera_ok {
+                status.camera_ok = true;
+                view = View::from(self.decider.current());
+                tracing::info!("camera back");
+                sink(Event::Camera {
+                    t_ms: ms(now),
+                    online: true,
+                });
+                self.outputs.screen(Screen { view, status }, now);
+            }
+            self.outputs.tick(now);
+            let Some(img) = self.frame.view() else {
+                continue;
+            };
+            let t_wall = Instant::now();
+            let res = self.pipeline.process(img)?;
+            sum.busy += t_wall.elapsed();
+            sum.frames += 1;
+            status_frames += 1;
+            let obs = observe(&res.faces, img.width, img.height, &self.cfg.decide);
+            let faces = res.faces.len();
+            if let Some(a) = self.decider.update(now, obs) {
+                self.outputs.verdict(a.verdict, now);
+                view = View::from(a.verdict);
+                self.outputs.screen(Screen { view, status }, now);
+                sum.verdicts += 1;
+                sum.first_verdict.get_or_insert_with(|| wall0.elapsed());
+                // frame in hand → signals set: the latency a person at the door feels
+                let latency_ms = t_wall.elapsed().as_secs_f64() * 1e3;
+                tracing::info!(
+                    verdict = a.verdict.as_str(),
+                    prob = format_args!("{:.3}", a.prob),
+                    latency_ms = format_args!("{latency_ms:.1}"),
+                    faces,
+                    "verdict"
+                );
+                sink(Event::Decision {
+                    t_ms: ms(now),
+                    decision: a.verdict,
+                    prob: a.prob,
+                    frame: sum.frames - 1,
+                });
+                if a.verdict != Verdict::Idle {
+                    self.save(a.verdict);
+                }
+            }
+            if sum.frames == 1 {
+                // the rate counts frames after the first one, over the time since it
+                status_at = now;
+                status_frames = 0;
+            }
+            let since = now.saturating_sub(status_at);
+            if since >= self.cfg.status_interval {
+                status.fps_x10 = (status_frames as f64 * 10.0 / since.as_secs_f64())
+                    .round()
+                    .min(9999.0) as u16;
+                status_at = now;
+                status_frames = 0;
+                self.outputs.screen(Screen { view, status }, now);
+            }
+            self.outputs.drain(sink);
+            if self.cfg.max_frames.is_some_and(|m| sum.frames >= m) {
+                break;
+            }
+        }
+        sum.elapsed = clock.now().saturating_sub(t0);
+        Ok(sum)
+    }
+
+    /// Only when `service.save_verdict_images` is set: an annotated JPEG of this frame.
+    fn save(&self, v: Verdict) {
+        let Some(dir) = &self.cfg.save_dir else {
+            return;
+        };
+        let Some(mut img) =
+            image::RgbImage::from_raw(self.frame.width, self.frame.height, self.frame.data.clone())
+        else {
+            return;
+        };
+        let faces: Vec<_> = self.pipeline_faces();
+        annotate::draw_faces(&mut img, &faces);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let path = dir.join(format!("{stamp}-{}.jpg", v.as_str()));
+        if let Err(e) = img.save(&path) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot save verdict image");
+        }
+    }
+
+    fn pipeline_faces(&self) -> Vec<crate::Face> {
+        self.pipeline.last().faces.iter().copied().collect()
+    }
+}
+
+/// Sleeps `d` on `clock` in short steps so a stop request is honoured quickly.
+fn sleep_unless_stopped(clock: &mut dyn Clock, d: Duration, stop: &AtomicBool) {
+    let end = clock.now() + d;
+    while !stop.load(Ordering::Relaxed) && clock.now() < end {
+        let step = (end - clock.now()).min(Duration::from_millis(100));
+        let t = clock.now() + step;
+        clock.sleep_until(t);
+    }
+}

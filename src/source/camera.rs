@@ -1,0 +1,260 @@
+//! V4L2 camera: mmap streaming on a capture thread that keeps only the newest frame, so
+//! inference always sees "now" and camera-to-signal latency stays near one frame + one
+//! inference. YUYV converts without allocating; MJPEG is decoded by the `image` crate.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use v4l::buffer::Type;
+use v4l::io::traits::CaptureStream;
+use v4l::prelude::*;
+use v4l::video::Capture;
+use v4l::FourCC;
+
+use super::convert::{mjpeg_to_rgb, yuyv_to_rgb};
+use super::latest::{Latest, PixelFormat, RawFrame, Take};
+use super::{FrameSource, RgbFrame, SourceError};
+use crate::clock::Clock;
+
+/// No frame for this long means the camera is gone.
+pub const STALL: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// YUYV if the driver grants it at the size, else MJPEG.
+    Auto,
+    Yuyv,
+    Mjpeg,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CameraConfig {
+    pub device: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub format: Format,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self {
+            device: "/dev/video0".into(),
+            width: 640,
+            height: 480,
+            fps: 15,
+            format: Format::Auto,
+        }
+    }
+}
+
+pub struct Camera {
+    cfg: CameraConfig,
+    latest: Arc<Latest>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    front: RawFrame,
+    seen: u64,
+    scratch: Vec<u8>,
+    granted: String,
+}
+
+const YUYV: [u8; 4] = *b"YUYV";
+const MJPG: [u8; 4] = *b"MJPG";
+
+/// Asks for the configured mode and returns what the driver actually granted.
+fn negotiate(dev: &Device, cfg: &CameraConfig) -> std::io::Result<(v4l::Format, u32)> {
+    let wanted: &[[u8; 4]] = match cfg.format {
+        Format::Auto => &[YUYV, MJPG],
+        Format::Yuyv => &[YUYV],
+        Format::Mjpeg => &[MJPG],
+    };
+    let mut granted = dev.format()?;
+    for cc in wanted {
+        let mut f = dev.format()?;
+        f.width = cfg.width;
+        f.height = cfg.height;
+        f.fourcc = FourCC::new(cc);
+        granted = dev.set_format(&f)?;
+        if granted.fourcc.repr == *cc {
+            break;
+        }
+    }
+    let params = dev.set_params(&v4l::video::capture::Parameters::with_fps(cfg.fps))?;
+    let fps = params
+        .interval
+        .denominator
+        .checked_div(params.interval.numerator)
+        .unwrap_or(0);
+    Ok((granted, fps))
+}
+
+impl Camera {
+    /// Opens the camera now; an error says why (no device, no permission, no such mode).
+    pub fn open(cfg: CameraConfig) -> Result<Self, SourceError> {
+        let mut c = Self::closed(cfg);
+        c.start()?;
+        Ok(c)
+    }
+
+    /// A camera that is not open yet: the first `next_frame` fails and the loop's reopen
+    /// back-off takes over. A kiosk booted before its camera is plugged in still starts.
+    pub fn closed(cfg: CameraConfig) -> Self {
+        let device = cfg.device.clone();
+        Self {
+            cfg,
+            latest: Arc::new(Latest::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            front: RawFrame::default(),
+            seen: 0,
+            scratch: Vec::new(),
+            granted: device,
+        }
+    }
+
+    fn start(&mut self) -> Result<(), SourceError> {
+        let path = self.cfg.device.clone();
+        let open_err = |e: std::io::Error| {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                " (add the service user to the video group)"
+            } else if e.kind() == std::io::ErrorKind::NotFound {
+                " (is the camera plugged in? list devices with `v4l2-ctl --list-devices`)"
+            } else {
+                ""
+            };
+            SourceError::Open(format!("camera {path}: {e}{hint}"))
+        };
+        let dev = Device::with_path(&path).map_err(open_err)?;
+        let (fmt, fps) = negotiate(&dev, &self.cfg).map_err(open_err)?;
+        let format = match &fmt.fourcc.repr {
+            b"YUYV" => PixelFormat::Yuyv,
+            b"MJPG" | b"JPEG" => PixelFormat::Mjpeg,
+            other => {
+                return Err(SourceError::Open(format!(
+                    "camera {path} offers {} but maskgate reads YUYV or MJPEG",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        };
+        self.granted = format!(
+            "{path} {}x{} {} @ {fps} fps",
+            fmt.width,
+            fmt.height,
+            String::from_utf8_lossy(&fmt.fourcc.repr)
+        );
+        if fmt.width != self.cfg.width || fmt.height != self.cfg.height || fps != self.cfg.fps {
+            tracing::warn!(asked = %format!("{}x{} @ {} fps", self.cfg.width, self.cfg.height, self.cfg.fps),
+                granted = %self.granted, "camera granted a different mode");
+        } else {
+            tracing::info!(granted = %self.granted, "camera open");
+        }
+        let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, 4).map_err(open_err)?;
+        stream.set_timeout(STALL);
+        self.latest = Arc::new(Latest::default());
+        self.seen = 0;
+        self.stop = Arc::new(AtomicBool::new(false));
+        let (latest, stop) = (self.latest.clone(), self.stop.clone());
+        let (w, h, stride) = (fmt.width, fmt.height, fmt.stride);
+        self.thread = Some(
+            std::thread::Builder::new()
+                .name("capture".into())
+                .spawn(move || {
+                    let _dev = dev; // the stream needs the device open
+                    let mut back = RawFrame::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        match stream.next() {
+                            Ok((buf, meta)) => {
+                                let used = (meta.bytesused as usize).min(buf.len());
+                                back.data.clear();
+                                back.data.extend_from_slice(&buf[..used]);
+                                back.width = w;
+                                back.height = h;
+                                back.stride = stride;
+                                back.format = format;
+                                latest.publish(&mut back);
+                            }
+                            Err(e) => {
+                                latest.fail(format!("capture failed: {e}"));
+                                return;
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| SourceError::Open(format!("cannot start capture thread: {e}")))?,
+        );
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            // the thread wakes within one frame or the stall timeout
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl FrameSource for Camera {
+    fn next_frame(
+        &mut self,
+        _clock: &mut dyn Clock,
+        out: &mut RgbFrame,
+    ) -> Result<bool, SourceError> {
+        if self.thread.is_none() {
+            return Err(SourceError::Lost(format!("{}: not open", self.cfg.device)));
+        }
+        match self.latest.take_newer(self.seen, &mut self.front, STALL) {
+            Take::Frame(seq) => self.seen = seq,
+            Take::Failed(e) => return Err(SourceError::Lost(format!("{}: {e}", self.cfg.device))),
+            Take::Timeout => {
+                return Err(SourceError::Lost(format!(
+                    "{}: no frame for {} s",
+                    self.cfg.device,
+                    STALL.as_secs()
+                )))
+            }
+        }
+        let f = &self.front;
+        match f.format {
+            PixelFormat::Yuyv => {
+                out.set_size(f.width, f.height);
+                yuyv_to_rgb(
+                    &f.data,
+                    f.width as usize,
+                    f.height as usize,
+                    f.stride as usize,
+                    &mut out.data,
+                )
+                .map_err(SourceError::Lost)?;
+            }
+            PixelFormat::Mjpeg => {
+                // a corrupt MJPEG frame happens on flaky USB links: report, keep the camera
+                let (w, h) = mjpeg_to_rgb(&f.data, &mut self.scratch, &mut out.data)
+                    .map_err(|e| SourceError::Lost(format!("{}: {e}", self.cfg.device)))?;
+                out.width = w;
+                out.height = h;
+            }
+        }
+        Ok(true)
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        self.shutdown();
+        self.start()
+    }
+
+    fn describe(&self) -> String {
+        self.granted.clone()
+    }
+}

@@ -1,0 +1,82 @@
+//! Where frames come from: a V4L2 camera ([`camera`]), or a directory / single image for
+//! demos and tests ([`files`]). Every source writes packed RGB8 into the loop's own
+//! [`RgbFrame`], so the frame path reuses one buffer.
+
+pub mod camera;
+pub mod convert;
+pub mod files;
+pub mod latest;
+
+use std::path::Path;
+
+use crate::clock::Clock;
+use crate::ImageView;
+
+/// A reusable RGB8 frame buffer.
+#[derive(Default)]
+pub struct RgbFrame {
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl RgbFrame {
+    /// Sets the size, keeping the allocation when it is big enough.
+    pub fn set_size(&mut self, width: u32, height: u32) {
+        self.width = width;
+        self.height = height;
+        self.data.resize(width as usize * height as usize * 3, 0);
+    }
+
+    pub fn view(&self) -> Option<ImageView<'_>> {
+        ImageView::new(&self.data, self.width, self.height)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source cannot be opened (wrong path, no permission, no such mode).
+    #[error("{0}")]
+    Open(String),
+    /// The source was working and stopped (unplugged camera, driver error, stall).
+    #[error("{0}")]
+    Lost(String),
+}
+
+pub trait FrameSource {
+    /// Waits for the newest frame and writes it into `out`; `Ok(false)` when a finite source
+    /// is exhausted. Frames that arrived while the caller was busy are dropped.
+    fn next_frame(
+        &mut self,
+        clock: &mut dyn Clock,
+        out: &mut RgbFrame,
+    ) -> Result<bool, SourceError>;
+    /// Tries to get going again after an error.
+    fn reopen(&mut self) -> Result<(), SourceError>;
+    /// For log lines: device and granted mode, or path.
+    fn describe(&self) -> String;
+}
+
+/// Opens `spec`: a /dev/video* path (camera with `cam`), a directory or an image file.
+pub fn open(
+    spec: &str,
+    cam: &camera::CameraConfig,
+    fps: f64,
+) -> Result<Box<dyn FrameSource + Send>, SourceError> {
+    let p = Path::new(spec);
+    if spec.starts_with("/dev/video") || spec == "camera" {
+        let mut c = cam.clone();
+        if spec != "camera" {
+            c.device = spec.to_string();
+        }
+        return Ok(Box::new(match camera::Camera::open(c.clone()) {
+            Ok(cam) => cam,
+            Err(e) => {
+                // keep the door alive: "camera offline" on screen, retried with back-off
+                tracing::warn!(error = %e, "camera not available at start; will keep trying");
+                camera::Camera::closed(c)
+            }
+        }));
+    }
+    Ok(Box::new(files::FileSource::open(p, fps)?))
+}

@@ -1,0 +1,177 @@
+//! `maskgate run` as an installer meets it: the --simulate JSON interface, config errors,
+//! GPIO that cannot be opened, a camera that is not there, and SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn run_cmd() -> Command {
+    let mut c = common::maskgate_bin();
+    c.arg("run")
+        .arg("--threads")
+        .arg(common::threads().to_string());
+    c
+}
+
+#[test]
+fn simulate_prints_json_events_and_dumps_the_display() {
+    let (cat, astro) = (
+        common::sample("chelsea.png"),
+        common::sample("astronaut.jpg"),
+    );
+    let dir = common::sequence("cli-sim", &[(&cat, 3), (&astro, 6), (&cat, 40)]);
+    let dump = common::scratch("cli-sim-dump");
+    let out = run_cmd()
+        .args(["--simulate", "--board", "rpi4", "--source"])
+        .arg(&dir)
+        .arg("--display-dump")
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+        .collect();
+    let decisions: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "decision")
+        .map(|e| (e["decision"].as_str().unwrap(), e["t_ms"].as_u64().unwrap()))
+        .collect();
+    // third astronaut frame at 15 fps; idle when the 2 s hold is over
+    assert_eq!(decisions, vec![("no_mask", 333), ("idle", 2333)]);
+    let first = events.iter().find(|e| e["event"] == "decision").unwrap();
+    assert!(first["prob"].as_f64().unwrap() < 0.5);
+    let leds: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "led")
+        .map(|e| (e["led"].as_str().unwrap(), e["on"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(leds, vec![("red", true), ("red", false)]);
+    // every distinct picture was written; the last one is "out of service"
+    let displays = events.iter().filter(|e| e["event"] == "display").count();
+    let mut pngs: Vec<_> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), displays);
+    let last = image::open(pngs.last().unwrap()).unwrap().to_luma8();
+    common::check_golden("out_of_service.png", &last);
+    assert!(
+        err.contains("verdict"),
+        "one log line per verdict on stderr: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dump);
+}
+
+#[test]
+fn a_typo_in_the_config_stops_start_up_with_the_key_named() {
+    let d = common::scratch("cli-typo");
+    let f = d.join("maskgate.toml");
+    std::fs::write(&f, "[display]\nadress = 0x3C\n").unwrap();
+    let out = run_cmd()
+        .arg("--config")
+        .arg(&f)
+        .arg("--simulate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("adress"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn print_config_shows_the_board_profile_merged_with_defaults() {
+    let out = run_cmd()
+        .args(["--board", "jetson-orin-nano", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let t: toml::Table = text.parse().unwrap();
+    assert_eq!(t["gpio"]["backend"].as_str(), Some("cdev"));
+    assert_eq!(t["gpio"]["green_led"].as_integer(), Some(112));
+    assert_eq!(t["display"]["i2c_bus"].as_integer(), Some(7));
+    assert_eq!(t["decision"]["hold_ms"].as_integer(), Some(2000));
+}
+
+#[test]
+fn gpio_that_cannot_be_opened_is_a_clear_error() {
+    // this machine is no Raspberry Pi and has no /dev/gpiochip7
+    for (board, cfg) in [
+        ("rpi4", ""),
+        ("jetson-nano", "[gpio]\nchip = \"/dev/gpiochip7\"\n"),
+    ] {
+        let d = common::scratch(&format!("cli-gpio-{board}"));
+        let f = d.join("site.toml");
+        std::fs::write(&f, format!("{cfg}[camera]\ndevice = \"/dev/video97\"\n")).unwrap();
+        let out = run_cmd()
+            .args(["--board", board, "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{board}: {err}");
+        assert!(err.to_lowercase().contains("gpio"), "{board}: {err}");
+        assert!(err.contains("--simulate"), "{board}: {err}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn missing_camera_degrades_and_sigterm_stops_cleanly() {
+    let d = common::scratch("cli-term");
+    let f = d.join("site.toml");
+    std::fs::write(&f, "[camera]\ndevice = \"/dev/video98\"\n").unwrap();
+    let dump = d.join("dump");
+    let child = run_cmd()
+        .args(["--simulate", "--board", "rpi4", "--config"])
+        .arg(&f)
+        .arg("--display-dump")
+        .arg(&dump)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait until the loop has reported the camera offline (models load first)
+    let t0 = Instant::now();
+    loop {
+        let n = std::fs::read_dir(&dump).map(|r| r.count()).unwrap_or(0);
+        if n >= 2 || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SIGTERM is a clean stop (exit 0): {err}"
+    );
+    assert!(err.contains("/dev/video98"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(r#"{"event":"camera","t_ms":"#) && text.contains(r#""online":false"#),
+        "{text}"
+    );
+    let mut pngs: Vec<_> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    let pic = |i: usize| image::open(&pngs[i]).unwrap().to_luma8();
+    common::check_golden("camera_offline.png", &pic(1));
+    common::check_golden("out_of_service.png", &pic(pngs.len() - 1));
+    let _ = std::fs::remove_dir_all(&d);
+}
