@@ -4,6 +4,9 @@
 #     maskgate-<version>-<target>/maskgate            the binary (rpath $ORIGIN)
 #     maskgate-<version>-<target>/<runtime>.so         libtensorflowlite_c.so (x86_64) / libLiteRt.so (aarch64)
 #     maskgate-<version>-<target>/models/quantized/    the shipped models (+ models/README.md)
+#     maskgate-<version>-<target>/boards/*.toml           board profiles (wiring in comments)
+#     maskgate-<version>-<target>/deploy/                 systemd unit, example site config
+#     maskgate-<version>-<target>/install.sh              sudo ./install.sh [BOARD] on the board
 #     maskgate-<version>-<target>/README.md, samples/astronaut.jpg
 # The binary finds the runtime beside itself and the models in models/quantized beside itself.
 #
@@ -22,13 +25,16 @@ name=maskgate-$version-$target
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 d=$stage/$name
-mkdir -p "$d/models/quantized" "$d/samples"
+mkdir -p "$d/models/quantized" "$d/samples" "$d/boards" "$d/deploy"
 cp "target/$target/release/maskgate" "$d/"
 cp "$lib" "$d/"
 cp models/quantized/*.tflite "$d/models/quantized/"
 cp models/README.md "$d/models/"
 cp README.md "$d/"
 cp samples/astronaut.jpg "$d/samples/"
+cp boards/*.toml "$d/boards/"
+cp deploy/maskgate.service deploy/maskgate.toml "$d/deploy/"
+cp deploy/install.sh "$d/"
 mkdir -p dist
 tar -C "$stage" -czf "dist/$name.tar.gz" "$name"
 echo "dist/$name.tar.gz"

@@ -241,3 +241,65 @@ impl Drop for ThreadedOutputs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::buzzer::Pattern;
+    use crate::signal::display::Status;
+    use crate::signal::doubles::{FakePin, FakeSsd1306};
+    use crate::signal::Patterns;
+
+    /// What `s` looks like on an SSD1306, drawn synchronously for comparison.
+    fn expected(s: Screen) -> Bitmap {
+        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        Oled::new(i2c, 0x3C, false, "ref".into()).show(&s);
+        probe.picture()
+    }
+
+    fn wait_for(probe: &PanelProbe, want: &Bitmap) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if probe.picture() == *want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn threaded_outputs_draw_off_the_loop_and_shut_down_safely() {
+        let signals = Signals::new(
+            Some(FakePin::default()),
+            Some(FakePin::default()),
+            Some(FakePin::default()),
+            false,
+            Patterns {
+                mask: Pattern::new(&[80]).unwrap(),
+                no_mask: Pattern::new(&[150]).unwrap(),
+            },
+        );
+        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        let oled = Oled::new(i2c, 0x3C, false, "fake".into());
+        let mut out = ThreadedOutputs::spawn(signals, Some(oled)).unwrap();
+        let mask = Screen {
+            view: View::Mask,
+            status: Status {
+                fps_x10: 123,
+                camera_ok: true,
+            },
+        };
+        out.verdict(Verdict::Mask, Duration::ZERO);
+        out.screen(mask, Duration::ZERO);
+        assert!(wait_for(&probe, &expected(mask)));
+        out.shutdown(Duration::ZERO);
+        let oos = Screen {
+            view: View::OutOfService,
+            status: Status::default(),
+        };
+        // shutdown joined the display thread: the last picture is already on the glass
+        assert_eq!(probe.picture(), expected(oos));
+        assert!(out.threads.is_empty());
+    }
+}
