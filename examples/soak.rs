@@ -17,10 +17,8 @@ use maskgate::clock::{Clock, SystemClock};
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig};
 use maskgate::kiosk::Event;
-use maskgate::signal::buzzer::Pattern;
-use maskgate::signal::display::Oled;
-use maskgate::signal::doubles::{FakePin, FakeSsd1306};
-use maskgate::signal::{Patterns, Signals};
+use maskgate::signal::doubles::{fake_oled, fake_signals};
+use maskgate::signal::Patterns;
 use maskgate::source::files::FileSource;
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 use maskgate::{models, Pipeline, PipelineConfig};
@@ -105,23 +103,8 @@ fn main() {
 
     let (det, cls) = models::resolve(Some(&models::repo_models_dir()), (w, h)).unwrap();
     let pipeline = Pipeline::load(&det, &cls, threads, PipelineConfig::default()).unwrap();
-    let signals = Signals::new(
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        false,
-        Patterns {
-            mask: Pattern::new(&[80]).unwrap(),
-            no_mask: Pattern::new(&[150, 100, 150, 100, 150]).unwrap(),
-        },
-    );
-    let (i2c, _probe) = FakeSsd1306::new(0x3C);
-    let outs = InlineOutputs::new(
-        signals,
-        Some(Oled::new(i2c, 0x3C, false, "fake".into())),
-        None,
-        None,
-    );
+    let (oled, _probe) = fake_oled();
+    let outs = InlineOutputs::new(fake_signals(Patterns::default()), Some(oled), None, None);
     let mut k = Kiosk::new(pipeline, outs, LoopConfig::default());
     let mut src = Probe {
         inner: FileSource::open(&seq, 0.0).unwrap(),

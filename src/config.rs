@@ -171,8 +171,8 @@ impl Default for Buzzer {
     fn default() -> Self {
         Self {
             enabled: true,
-            mask_pattern_ms: vec![80],
-            no_mask_pattern_ms: vec![150, 100, 150, 100, 150],
+            mask_pattern_ms: crate::signal::MASK_PATTERN_MS.to_vec(),
+            no_mask_pattern_ms: crate::signal::NO_MASK_PATTERN_MS.to_vec(),
         }
     }
 }

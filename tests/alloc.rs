@@ -14,10 +14,8 @@ use maskgate::clock::{Clock, SimClock};
 use maskgate::kiosk::decide::DecideConfig;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig};
-use maskgate::signal::buzzer::Pattern;
-use maskgate::signal::display::Oled;
-use maskgate::signal::doubles::{FakePin, FakeSsd1306};
-use maskgate::signal::{Patterns, Signals};
+use maskgate::signal::doubles::{fake_oled, fake_signals};
+use maskgate::signal::Patterns;
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 
 use maskgate::vision::image_io;
@@ -151,18 +149,8 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
         mark: 40,
         counts: (0, 0),
     };
-    let signals = Signals::new(
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        false,
-        Patterns {
-            mask: Pattern::new(&[80]).unwrap(),
-            no_mask: Pattern::new(&[150, 100, 150]).unwrap(),
-        },
-    );
-    let (i2c, _probe) = FakeSsd1306::new(0x3C);
-    let oled = Oled::new(i2c, 0x3C, false, "fake".into());
+    let signals = fake_signals(Patterns::default());
+    let (oled, _probe) = fake_oled();
     let outs = InlineOutputs::new(signals, Some(oled), None, None);
     let cfg = LoopConfig {
         decide: DecideConfig {

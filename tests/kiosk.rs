@@ -14,28 +14,18 @@ use maskgate::kiosk::decide::Verdict;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use maskgate::kiosk::Event;
-use maskgate::signal::buzzer::Pattern;
-use maskgate::signal::display::Oled;
-use maskgate::signal::doubles::{Bitmap, FakePin, FakeSsd1306, PanelProbe};
-use maskgate::signal::{Output, Patterns, Signals};
+use maskgate::signal::doubles::{
+    fake_oled, fake_signals, Bitmap, FakePin, FakeSsd1306, PanelProbe,
+};
+use maskgate::signal::{Output, Patterns};
 use maskgate::source::files::FileSource;
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 
 type Outs = InlineOutputs<FakePin, FakeSsd1306>;
 
 fn outputs(dump: Option<PathBuf>) -> (Outs, PanelProbe) {
-    let signals = Signals::new(
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        false,
-        Patterns {
-            mask: Pattern::new(&[80]).unwrap(),
-            no_mask: Pattern::new(&[150, 100, 150, 100, 150]).unwrap(),
-        },
-    );
-    let (i2c, probe) = FakeSsd1306::new(0x3C);
-    let oled = Oled::new(i2c, 0x3C, false, "fake".into());
+    let (oled, probe) = fake_oled();
+    let signals = fake_signals(Patterns::default());
     (
         InlineOutputs::new(signals, Some(oled), Some(probe.clone()), dump),
         probe,

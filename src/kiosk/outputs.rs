@@ -245,15 +245,14 @@ impl Drop for ThreadedOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::buzzer::Pattern;
     use crate::signal::display::Status;
-    use crate::signal::doubles::{FakePin, FakeSsd1306};
+    use crate::signal::doubles::{fake_oled, fake_signals};
     use crate::signal::Patterns;
 
     /// What `s` looks like on an SSD1306, drawn synchronously for comparison.
     fn expected(s: Screen) -> Bitmap {
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
-        Oled::new(i2c, 0x3C, false, "ref".into()).show(&s);
+        let (mut oled, probe) = fake_oled();
+        oled.show(&s);
         probe.picture()
     }
 
@@ -270,18 +269,8 @@ mod tests {
 
     #[test]
     fn threaded_outputs_draw_off_the_loop_and_shut_down_safely() {
-        let signals = Signals::new(
-            Some(FakePin::default()),
-            Some(FakePin::default()),
-            Some(FakePin::default()),
-            false,
-            Patterns {
-                mask: Pattern::new(&[80]).unwrap(),
-                no_mask: Pattern::new(&[150]).unwrap(),
-            },
-        );
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
-        let oled = Oled::new(i2c, 0x3C, false, "fake".into());
+        let signals = fake_signals(Patterns::default());
+        let (oled, probe) = fake_oled();
         let mut out = ThreadedOutputs::spawn(signals, Some(oled)).unwrap();
         let mask = Screen {
             view: View::Mask,

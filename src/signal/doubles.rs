@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use embedded_hal::digital::{self, ErrorType as PinErrorType, OutputPin};
 use embedded_hal::i2c::{self, ErrorKind, I2c, NoAcknowledgeSource, Operation};
 
+use super::display::Oled;
+use super::{Patterns, Signals};
+
 pub const OLED_W: usize = 128;
 pub const OLED_H: usize = 64;
 
@@ -54,6 +57,23 @@ impl OutputPin for FakePin {
         self.level = true;
         Ok(())
     }
+}
+
+/// A door's signals on fake pins (green, red, buzzer; active high).
+pub fn fake_signals(patterns: Patterns) -> Signals<FakePin> {
+    Signals::new(
+        Some(FakePin::default()),
+        Some(FakePin::default()),
+        Some(FakePin::default()),
+        false,
+        patterns,
+    )
+}
+
+/// An OLED driver on a [`FakeSsd1306`] at 0x3C, and the probe to look at its glass.
+pub fn fake_oled() -> (Oled<FakeSsd1306>, PanelProbe) {
+    let (i2c, probe) = FakeSsd1306::new(0x3C);
+    (Oled::new(i2c, 0x3C, false, "fake SSD1306".into()), probe)
 }
 
 /// 128x64 one-bit picture, row-major, `true` = lit.

@@ -51,6 +51,19 @@ pub struct Patterns {
     pub no_mask: Pattern,
 }
 
+/// Mask: an 80 ms chirp. No mask: three 150 ms beeps, 100 ms apart.
+pub const MASK_PATTERN_MS: [u16; 1] = [80];
+pub const NO_MASK_PATTERN_MS: [u16; 5] = [150, 100, 150, 100, 150];
+
+impl Default for Patterns {
+    fn default() -> Self {
+        Self {
+            mask: Pattern::new(&MASK_PATTERN_MS).expect("valid"),
+            no_mask: Pattern::new(&NO_MASK_PATTERN_MS).expect("valid"),
+        }
+    }
+}
+
 struct Line<P> {
     pin: P,
     output: Output,
