@@ -13,6 +13,7 @@ arm=0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 pkgs=(libclang-dev libssl-dev pkg-config curl)
+# the video mode and the video tests run the system ffmpeg / ffprobe (installed below)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
 if [ $arm -eq 1 ]; then
@@ -24,6 +25,10 @@ for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  [ ${#missing[@]} -gt 0 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
   echo "setup: installing Rust with rustup" >&2

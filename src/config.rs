@@ -25,6 +25,7 @@ pub struct Config {
     pub buzzer: Buzzer,
     pub display: Display,
     pub service: Service,
+    pub http: Http,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -222,6 +223,16 @@ impl Default for Service {
     }
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Status endpoints for a door controller or dashboard (GET /v1/verdict, /healthz,
+    /// /metrics), e.g. "127.0.0.1:3000". Default "" = off.
+    pub listen: String,
+    /// Also serve POST /v1/detect and /v1/classify (one extra 1-thread pipeline). Default false.
+    pub allow_upload: bool,
+}
+
 /// Board profiles shipped in `boards/` and built into the binary.
 pub const BOARDS: [(&str, &str); 4] = [
     ("rpi4", include_str!("../boards/rpi4.toml")),
@@ -297,6 +308,17 @@ impl Config {
             return Err("camera.fps must be > 0".into());
         }
         self.input_size()?;
+        if !self.http.listen.is_empty() {
+            self.http
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| {
+                    format!(
+                        "http.listen {:?}: {e} (e.g. \"127.0.0.1:3000\")",
+                        self.http.listen
+                    )
+                })?;
+        }
         Ok(())
     }
 

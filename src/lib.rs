@@ -10,6 +10,7 @@
 //! * [`voc`]      — Pascal VOC annotations, for measuring on labelled scene sets.
 //! * [`kiosk`]    — the door: per-person decision and the frame loop.
 //! * [`signal`]   — LEDs, buzzer and SSD1306 behind embedded-hal traits, with test doubles.
+//! * [`serve`]    — the HTTP API (detect, classify, verdict, health, metrics).
 //! * [`config`]   — TOML configuration and board profiles.
 //! * [`clock`]    — real or simulated time.
 
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod kiosk;
 pub mod models;
 pub mod report;
+pub mod serve;
 pub mod signal;
 pub mod source;
 pub mod vision;

@@ -3,7 +3,7 @@
 //! Exit codes: 0 all inputs processed; 1 could not start (models, runtime, output folder);
 //! 2 bad command line; 3 started, but at least one input failed (each named on stderr).
 
-mod kiosk_cli;
+mod cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,11 +31,15 @@ enum Cmd {
     /// Find every face in still images and say mask / no mask.
     Image(ImageArgs),
     /// Door kiosk: camera (or a folder of images) → verdict per person → LEDs, buzzer, OLED.
-    Run(kiosk_cli::RunArgs),
+    Run(cli::run::RunArgs),
+    /// Annotate a video file frame by frame (ffmpeg over pipes), or print per-frame JSON.
+    Video(cli::video::VideoArgs),
+    /// HTTP API: POST /v1/detect, POST /v1/classify, GET /healthz, GET /metrics.
+    Serve(cli::serve::ServeArgs),
 }
 
 #[derive(Args, Clone)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Folder holding the shipped models (default: searched next to the binary, then ./models/quantized).
     #[arg(long, env = "MASKGATE_MODELS")]
     models_dir: Option<PathBuf>,
@@ -50,7 +54,7 @@ struct ModelArgs {
     classifier: Option<PathBuf>,
     /// Inference threads (default: CPU cores, at most 4).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Minimum face probability. 0.7 keeps int8 false positives (a cat's face scores 0.62)
     /// out at a small cost in recall on tiny faces (0.68 vs 0.72 at 0.5 on the scene set).
     #[arg(long, default_value_t = 0.7)]
@@ -91,7 +95,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 impl ModelArgs {
-    fn pipeline(&self) -> Result<Pipeline> {
+    pub(crate) fn pipeline(&self) -> Result<Pipeline> {
         let dirs = match &self.models_dir {
             Some(d) => vec![d.clone()],
             None => models::search_dirs(),
@@ -131,7 +135,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Image(a) => run_image(a),
-        Cmd::Run(a) => kiosk_cli::run(a),
+        Cmd::Run(a) => cli::run::run(a),
+        Cmd::Video(a) => cli::video::run(a),
+        Cmd::Serve(a) => cli::serve::run(a),
     };
     match res {
         Ok(code) => code,

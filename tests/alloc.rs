@@ -141,7 +141,10 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
     // different sizes (451x300, 512x512): the frame buffer keeps its largest capacity
     let frames = vec![load("chelsea.png"), load("astronaut.jpg")];
     // person for 8 frames, nobody for 8: short hold so verdicts keep changing
-    let pattern: Vec<usize> = (0..160).map(|i| (i / 8) % 2).collect();
+    // (fewer frames under emulation, where a frame takes ~1 s)
+    let emulated = std::env::var("MASKGATE_TEST_RUNNER").is_ok_and(|r| !r.is_empty());
+    let n = if emulated { 96 } else { 160 };
+    let pattern: Vec<usize> = (0..n).map(|i| (i / 8) % 2).collect();
     let mut src = Memory {
         frames,
         pattern,
@@ -179,10 +182,10 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
             },
         )
         .unwrap();
-    assert_eq!(sum.frames, 160);
+    assert_eq!(sum.frames, n as u64);
     assert!(frame_seen > 40);
     assert!(
-        verdicts_after_mark >= 10,
+        verdicts_after_mark >= (n - 40) / 16,
         "verdicts, LEDs, buzzer and screens changed during the counted frames ({verdicts_after_mark})"
     );
     let (before, after) = src.counts;

@@ -128,9 +128,13 @@ fn gpio_that_cannot_be_opened_is_a_clear_error() {
 fn missing_camera_degrades_and_sigterm_stops_cleanly() {
     let d = common::scratch("cli-term");
     let f = d.join("site.toml");
-    std::fs::write(&f, "[camera]\ndevice = \"/dev/video98\"\n").unwrap();
+    std::fs::write(
+        &f,
+        "[camera]\ndevice = \"/dev/video98\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
     let dump = d.join("dump");
-    let child = run_cmd()
+    let mut child = run_cmd()
         .args(["--simulate", "--board", "rpi4", "--config"])
         .arg(&f)
         .arg("--display-dump")
@@ -148,13 +152,54 @@ fn missing_camera_degrades_and_sigterm_stops_cleanly() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // the status endpoints tell a door controller the camera is down
+    let addr = {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = vec![];
+        let line = loop {
+            let l = lines.next().expect("the HTTP service starts").unwrap();
+            seen.push(l.clone());
+            if l.contains("HTTP service listening") {
+                break l;
+            }
+        };
+        // keep draining stderr so the child never blocks on a full pipe
+        let rest = std::thread::spawn(move || {
+            seen.extend(lines.map_while(Result::ok));
+            seen.join("\n")
+        });
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        (addr.to_string(), rest)
+    };
+    let (addr, stderr) = addr;
+    let verdict: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("http://{addr}/v1/verdict"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(verdict["decision"], "idle");
+    assert_eq!(verdict["camera_online"], false);
+    match ureq::get(&format!("http://{addr}/healthz")).call() {
+        Err(ureq::Error::Status(503, _)) => {}
+        other => panic!("healthz with the camera offline: {other:?}"),
+    }
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr.join().unwrap();
     assert!(
         out.status.success(),
         "SIGTERM is a clean stop (exit 0): {err}"

@@ -1,11 +1,12 @@
-//! Where frames come from: a V4L2 camera ([`camera`]), or a directory / single image for
-//! demos and tests ([`files`]). Every source writes packed RGB8 into the loop's own
+//! Where frames come from: a V4L2 camera ([`camera`]), or a video file ([`video`]), a
+//! directory or a single image ([`files`]) for demos and tests. Every source writes packed RGB8 into the loop's own
 //! [`RgbFrame`], so the frame path reuses one buffer.
 
 pub mod camera;
 pub mod convert;
 pub mod files;
 pub mod latest;
+pub mod video;
 
 use std::path::Path;
 
@@ -57,7 +58,8 @@ pub trait FrameSource {
     fn describe(&self) -> String;
 }
 
-/// Opens `spec`: a /dev/video* path (camera with `cam`), a directory or an image file.
+/// Opens `spec`: a /dev/video* path (camera with `cam`), a video file (played at its own
+/// rate), a directory or an image file (at `fps`).
 pub fn open(
     spec: &str,
     cam: &camera::CameraConfig,
@@ -78,5 +80,20 @@ pub fn open(
             }
         }));
     }
+    if p.is_file() && is_video(p) {
+        return Ok(Box::new(video::VideoSource::open(p)?));
+    }
     Ok(Box::new(files::FileSource::open(p, fps)?))
+}
+
+/// Video containers by extension (images are recognised by content, videos by ffprobe).
+fn is_video(p: &Path) -> bool {
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(
+        ext.as_str(),
+        "mp4" | "m4v" | "mkv" | "mov" | "avi" | "webm" | "mpg" | "mpeg" | "ts" | "h264"
+    )
 }

@@ -1,7 +1,7 @@
 //! `maskgate run`: builds the kiosk from config + flags, with real hardware or (`--simulate`)
 //! with the test doubles on a simulated clock, and prints JSON events in simulation.
 
-use std::io::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -15,6 +15,7 @@ use maskgate::config::Config;
 use maskgate::kiosk::outputs::{InlineOutputs, Outputs, ThreadedOutputs};
 use maskgate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use maskgate::kiosk::Event;
+use maskgate::serve::{ServeConfig, Server, Shared};
 use maskgate::signal::display::Oled;
 use maskgate::signal::doubles::{FakePin, FakeSsd1306};
 use maskgate::signal::hw::{self, Backend};
@@ -60,17 +61,17 @@ pub struct RunArgs {
     print_config: bool,
 }
 
-fn init_logging() {
+pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MASKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // under systemd journald stamps every line itself
+    // under systemd journald stamps every line itself; colours only on a terminal
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         b.without_time().with_ansi(false).init();
     } else {
-        b.init();
+        b.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 
@@ -126,6 +127,26 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         max_frames: a.max_frames,
     };
 
+    // status endpoints for a door controller (and uploads when allowed)
+    let http = if cfg.http.listen.is_empty() {
+        None
+    } else {
+        let shared = Shared::new(true);
+        let pipes = if cfg.http.allow_upload {
+            vec![Pipeline::load(&det, &cls, 1, pcfg)?]
+        } else {
+            vec![]
+        };
+        let scfg = ServeConfig {
+            listen: cfg.http.listen.parse()?,
+            workers: 1,
+            ..ServeConfig::default()
+        };
+        let server = Server::start(scfg, pipes, shared.clone())
+            .with_context(|| format!("cannot listen on {}", cfg.http.listen))?;
+        Some((server, shared))
+    };
+    let http_shared = http.as_ref().map(|(_, s)| s.clone());
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
@@ -134,10 +155,19 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     let [g, r, b] = cfg.gpio.pins();
     // process start → first verdict: what an installer waits for after a reboot
     let mut first_verdict: Option<Duration> = None;
-    let mut note_first = |e: &Event| {
-        if matches!(e, Event::Decision { .. }) && first_verdict.is_none() {
-            first_verdict = Some(t_start.elapsed());
+    let mut note_first = |e: &Event| match *e {
+        Event::Decision { decision, prob, .. } => {
+            first_verdict.get_or_insert_with(|| t_start.elapsed());
+            if let Some(h) = &http_shared {
+                h.verdict(decision, prob);
+            }
         }
+        Event::Camera { online, .. } => {
+            if let Some(h) = &http_shared {
+                h.camera(online);
+            }
+        }
+        _ => {}
     };
 
     let summary = if a.simulate {
@@ -229,6 +259,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         )?
     };
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    drop(http);
     let fps = if summary.elapsed.is_zero() {
         0.0
     } else {

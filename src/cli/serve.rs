@@ -1,0 +1,75 @@
+//! `maskgate serve`: the HTTP API (the old Flask server's job, bounded for an edge box).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use maskgate::serve::{ServeConfig, Server, Shared};
+
+use crate::ModelArgs;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Localhost by default: exposing it on the network is a decision
+    /// (e.g. --listen 0.0.0.0:3000).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Worker threads, each with its own interpreters (inference threads are split between them).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Accepted connections that may wait for a worker; more get 503 at once.
+    #[arg(long, default_value_t = 32)]
+    queue: usize,
+    /// Largest request body in MiB.
+    #[arg(long, default_value_t = 8)]
+    max_body_mb: usize,
+    /// Read / write timeout per connection, seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout_s: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    crate::cli::run::init_logging();
+    let workers = a.workers.max(1);
+    let mut m = a.model.clone();
+    if m.threads.is_none() {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        m.threads = Some((cores.min(4) / workers).max(1));
+    }
+    let pipelines = (0..workers)
+        .map(|_| m.pipeline())
+        .collect::<Result<Vec<_>>>()?;
+    if !a.listen.ip().is_loopback() {
+        tracing::warn!(listen = %a.listen, "serving beyond localhost: anyone who can reach this port can use it");
+    }
+    let cfg = ServeConfig {
+        listen: a.listen,
+        workers,
+        queue: a.queue.max(1),
+        max_body: a.max_body_mb.max(1) << 20,
+        read_timeout: Duration::from_secs(a.timeout_s.max(1)),
+        write_timeout: Duration::from_secs(a.timeout_s.max(1)),
+    };
+    let mut server = Server::start(cfg, pipelines, Shared::new(false))
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
+    // the bound address on stdout, so a script (or a test) can use --listen 127.0.0.1:0
+    println!("listening on http://{}", server.addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.shutdown();
+    tracing::info!("HTTP service stopped");
+    Ok(ExitCode::SUCCESS)
+}

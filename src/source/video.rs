@@ -1,0 +1,335 @@
+//! Video files through the `ffmpeg` / `ffprobe` command-line tools over pipes.
+//!
+//! Why the CLI and not the ffmpeg libraries: `sudo apt install ffmpeg` is all a Pi or Jetson
+//! user needs, the binary keeps no link-time dependency on a particular libav* soname (they
+//! differ between Bookworm, Ubuntu 22.04 and JetPack), cross-compiling needs no arm64 ffmpeg
+//! headers, and a decoder crash cannot take the kiosk down with it. Frames cross the pipe as
+//! raw RGB24, read straight into the loop's reused buffer.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{FrameSource, RgbFrame, SourceError};
+use crate::clock::Clock;
+
+pub const INSTALL_HINT: &str = "install it with: sudo apt install ffmpeg";
+
+/// What ffprobe says about the first video stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoInfo {
+    /// Displayed size (after the rotation tag is applied, as ffmpeg decodes it).
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// Frame count when the container knows it.
+    pub frames: Option<u64>,
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+}
+
+#[derive(Deserialize)]
+struct ProbeStream {
+    width: Option<u32>,
+    height: Option<u32>,
+    r_frame_rate: Option<String>,
+    avg_frame_rate: Option<String>,
+    nb_frames: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Value>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+}
+
+fn rate(s: &Option<String>) -> Option<f64> {
+    let s = s.as_deref()?;
+    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+    let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+    (n > 0.0 && d > 0.0).then_some(n / d)
+}
+
+/// Parses `ffprobe -of json` output (pure, unit-tested).
+pub fn parse_probe(json: &str) -> Result<VideoInfo, String> {
+    let p: Probe =
+        serde_json::from_str(json).map_err(|e| format!("unreadable ffprobe output: {e}"))?;
+    let s = p.streams.first().ok_or("no video stream")?;
+    let (mut w, mut h) = (s.width.ok_or("no width")?, s.height.ok_or("no height")?);
+    let rotation = s
+        .side_data_list
+        .iter()
+        .find_map(|d| d.get("rotation").and_then(|r| r.as_f64()))
+        .or_else(|| s.tags.get("rotate").and_then(|r| r.parse().ok()))
+        .unwrap_or(0.0);
+    if (rotation.abs() - 90.0).abs() < 1.0 || (rotation.abs() - 270.0).abs() < 1.0 {
+        std::mem::swap(&mut w, &mut h);
+    }
+    let fps = rate(&s.avg_frame_rate)
+        .or_else(|| rate(&s.r_frame_rate))
+        .ok_or("no frame rate")?;
+    Ok(VideoInfo {
+        width: w,
+        height: h,
+        fps,
+        frames: s.nb_frames.as_deref().and_then(|n| n.parse().ok()),
+        duration_s: s.duration.as_deref().and_then(|d| d.parse().ok()),
+    })
+}
+
+fn spawn_err(tool: &str, e: std::io::Error) -> SourceError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SourceError::Open(format!("{tool} not found on PATH; {INSTALL_HINT}"))
+    } else {
+        SourceError::Open(format!("cannot run {tool}: {e}"))
+    }
+}
+
+/// Asks ffprobe about `path`.
+pub fn probe(path: &Path) -> Result<VideoInfo, SourceError> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=width,height,r_frame_rate,avg_frame_rate,nb_frames,duration:stream_side_data=rotation:stream_tags=rotate")
+        .args(["-of", "json"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_err("ffprobe", e))?;
+    if !out.status.success() {
+        return Err(SourceError::Open(format!(
+            "{}: not a video ffmpeg can read: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    parse_probe(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| SourceError::Open(format!("{}: {e}", path.display())))
+}
+
+/// Decoded RGB24 frames from a video file, one `read_exact` per frame.
+pub struct VideoReader {
+    pub info: VideoInfo,
+    path: PathBuf,
+    child: Child,
+    out: ChildStdout,
+}
+
+impl VideoReader {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let info = probe(path)?;
+        let mut child = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(path)
+            .args([
+                "-map", "0:v:0", "-an", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| spawn_err("ffmpeg", e))?;
+        let out = child.stdout.take().expect("piped");
+        Ok(Self {
+            info,
+            path: path.to_path_buf(),
+            child,
+            out,
+        })
+    }
+
+    /// Reads the next frame into `f`; `Ok(false)` at the end of the video.
+    pub fn read(&mut self, f: &mut RgbFrame) -> Result<bool, SourceError> {
+        f.set_size(self.info.width, self.info.height);
+        let mut got = 0;
+        while got < f.data.len() {
+            match self.out.read(&mut f.data[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SourceError::Lost(format!("{}: {e}", self.path.display()))),
+            }
+        }
+        match got {
+            0 => Ok(false),
+            n if n == f.data.len() => Ok(true),
+            n => Err(SourceError::Lost(format!(
+                "{}: truncated frame ({n} of {} bytes)",
+                self.path.display(),
+                f.data.len()
+            ))),
+        }
+    }
+}
+
+impl Drop for VideoReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes RGB24 frames to an encoder; H.264 in MP4 / MKV / MOV, ffmpeg's default codec for
+/// other containers. Audio is never written.
+pub struct VideoWriter {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    path: PathBuf,
+}
+
+impl VideoWriter {
+    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, SourceError> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let mut c = Command::new("ffmpeg");
+        c.args([
+            "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+        ])
+        .args(["-s", &format!("{width}x{height}")])
+        .args(["-framerate", &format!("{fps}")])
+        .args(["-i", "-", "-an"]);
+        if matches!(ext.as_str(), "mp4" | "mkv" | "mov" | "m4v") {
+            // yuv420p needs even sizes: pad one pixel where needed
+            c.args([
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]);
+        }
+        if matches!(ext.as_str(), "mp4" | "mov" | "m4v") {
+            c.args(["-movflags", "+faststart"]);
+        }
+        let mut child = c
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| spawn_err("ffmpeg", e))?;
+        let stdin = child.stdin.take();
+        Ok(Self {
+            child,
+            stdin,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn write(&mut self, f: &RgbFrame) -> Result<(), SourceError> {
+        let w = self.stdin.as_mut().expect("open until finish");
+        w.write_all(&f.data).map_err(|e| {
+            SourceError::Lost(format!("encoder for {} stopped: {e}", self.path.display()))
+        })
+    }
+
+    /// Closes the pipe and waits for the encoder to finish the file.
+    pub fn finish(mut self) -> Result<(), SourceError> {
+        drop(self.stdin.take());
+        let st = self
+            .child
+            .wait()
+            .map_err(|e| SourceError::Lost(format!("encoder: {e}")))?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(SourceError::Lost(format!(
+                "ffmpeg could not write {} ({st})",
+                self.path.display()
+            )))
+        }
+    }
+}
+
+/// A video file as a kiosk source, played at its native rate (late frames are decoded and
+/// dropped on a real clock, all played on the simulated one).
+pub struct VideoSource {
+    reader: VideoReader,
+    period: Duration,
+    start: Option<Duration>,
+    next: u64,
+    skip: RgbFrame,
+}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let reader = VideoReader::open(path)?;
+        let period = Duration::from_secs_f64(1.0 / reader.info.fps);
+        Ok(Self {
+            reader,
+            period,
+            start: None,
+            next: 0,
+            skip: RgbFrame::default(),
+        })
+    }
+}
+
+impl FrameSource for VideoSource {
+    fn next_frame(
+        &mut self,
+        clock: &mut dyn Clock,
+        out: &mut RgbFrame,
+    ) -> Result<bool, SourceError> {
+        let start = *self.start.get_or_insert_with(|| clock.now());
+        if clock.is_real() {
+            let due = ((clock.now() - start).as_nanos() / self.period.as_nanos()) as u64;
+            while self.next < due {
+                if !self.reader.read(&mut self.skip)? {
+                    return Ok(false);
+                }
+                self.next += 1;
+            }
+        }
+        clock.sleep_until(start + self.period * self.next as u32);
+        self.next += 1;
+        self.reader.read(out)
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        Err(SourceError::Open(format!(
+            "{}: a video that failed is not reopened",
+            self.reader.path.display()
+        )))
+    }
+
+    fn describe(&self) -> String {
+        let i = &self.reader.info;
+        format!(
+            "{} ({}x{} @ {:.2} fps)",
+            self.reader.path.display(),
+            i.width,
+            i.height,
+            i.fps
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_json_with_rotation_and_fractional_rate() {
+        let j = r#"{"programs":[],"streams":[{"width":1920,"height":1080,
+            "r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001","nb_frames":"300",
+            "duration":"10.010000","side_data_list":[{"rotation":-90}]}]}"#;
+        let i = parse_probe(j).unwrap();
+        assert_eq!((i.width, i.height), (1080, 1920));
+        assert!((i.fps - 29.97).abs() < 0.01);
+        assert_eq!(i.frames, Some(300));
+        assert_eq!(i.duration_s, Some(10.01));
+        let j = r#"{"streams":[{"width":640,"height":480,"r_frame_rate":"15/1","avg_frame_rate":"0/0","tags":{"rotate":"180"}}]}"#;
+        let i = parse_probe(j).unwrap();
+        assert_eq!((i.width, i.height, i.fps, i.frames), (640, 480, 15.0, None));
+        assert!(parse_probe(r#"{"streams":[]}"#)
+            .unwrap_err()
+            .contains("no video"));
+        assert!(parse_probe("garbage").is_err());
+    }
+}
