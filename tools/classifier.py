@@ -24,7 +24,7 @@ WORK = os.path.join(os.path.dirname(__file__), "work")
 OUT = os.path.join(os.path.dirname(__file__), "..", "models", "quantized")
 SIZE = int(os.environ.get("SIZE", "96"))
 WIDTH = int(os.environ.get("WIDTH", "24"))
-EPOCHS = int(os.environ.get("EPOCHS", "30"))
+EPOCHS = int(os.environ.get("EPOCHS", "18"))
 SHIP = os.environ.get("SHIP", "1") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
 
