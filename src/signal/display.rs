@@ -23,7 +23,6 @@ use crate::kiosk::decide::Verdict;
 /// The big message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
-    Starting,
     Idle,
     Mask,
     NoMask,
@@ -56,7 +55,6 @@ pub struct Screen {
 
 fn lines(v: View) -> (&'static str, &'static str) {
     match v {
-        View::Starting => ("STARTING", "please wait"),
         View::Idle => ("WELCOME", "look at the camera"),
         View::Mask => ("THANK YOU", "mask ok - come in"),
         View::NoMask => ("PLEASE WEAR", "A MASK"),
