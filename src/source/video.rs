@@ -102,6 +102,11 @@ pub fn probe(path: &Path) -> Result<VideoInfo, SourceError> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| spawn_err("ffprobe", e))?;
+    // 127 with nothing said: the exec itself failed (how a missing tool shows up where the
+    // spawn cannot report it, e.g. under qemu-user)
+    if out.status.code() == Some(127) && out.stderr.is_empty() {
+        return Err(SourceError::Open(format!("ffprobe not found on PATH; {INSTALL_HINT}")));
+    }
     if !out.status.success() {
         return Err(SourceError::Open(format!(
             "{}: not a video ffmpeg can read: {}",
