@@ -105,7 +105,9 @@ pub fn probe(path: &Path) -> Result<VideoInfo, SourceError> {
     // 127 with nothing said: the exec itself failed (how a missing tool shows up where the
     // spawn cannot report it, e.g. under qemu-user)
     if out.status.code() == Some(127) && out.stderr.is_empty() {
-        return Err(SourceError::Open(format!("ffprobe not found on PATH; {INSTALL_HINT}")));
+        return Err(SourceError::Open(format!(
+            "ffprobe not found on PATH; {INSTALL_HINT}"
+        )));
     }
     if !out.status.success() {
         return Err(SourceError::Open(format!(
