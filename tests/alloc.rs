@@ -196,3 +196,31 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
         n - 40
     );
 }
+
+#[test]
+fn nms_over_many_candidates_sorts_in_place() {
+    use maskgate::vision::decode::nms;
+    use maskgate::{BBox, Detection};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // 300 overlapping candidates around one face: a stable sort would need heap scratch
+    let mut cands: heapless::Vec<Detection, 1024> = heapless::Vec::new();
+    for i in 0..300 {
+        let o = (i % 17) as f32;
+        let _ = cands.push(Detection {
+            bbox: BBox {
+                x1: 100.0 + o,
+                y1: 80.0 + o,
+                x2: 200.0 + o,
+                y2: 190.0 + o,
+            },
+            score: 0.7 + (i % 29) as f32 / 100.0,
+            landmarks: [[0.0; 2]; 5],
+        });
+    }
+    let mut out: heapless::Vec<Detection, 64> = heapless::Vec::new();
+    let before = ALLOCS.load(Ordering::SeqCst);
+    nms(&mut cands, 0.4, &mut out);
+    assert_eq!(ALLOCS.load(Ordering::SeqCst) - before, 0);
+    assert_eq!(out.len(), 1);
+    assert!((out[0].score - 0.98).abs() < 1e-6);
+}
