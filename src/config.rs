@@ -324,15 +324,7 @@ impl Config {
 
     pub fn input_size(&self) -> Result<(u32, u32), String> {
         let s = &self.model.input_size;
-        let (w, h) = s
-            .split_once(['x', 'X'])
-            .ok_or_else(|| format!("model.input_size {s:?}: expected WIDTHxHEIGHT"))?;
-        let p = |v: &str| {
-            v.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("model.input_size {s:?}: bad number"))
-        };
-        Ok((p(w)?, p(h)?))
+        crate::models::parse_size(s).map_err(|e| format!("model.input_size {s:?}: {e}"))
     }
 
     pub fn decide(&self) -> DecideConfig {

@@ -44,7 +44,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, env = "MASKGATE_MODELS")]
     models_dir: Option<PathBuf>,
     /// Detector model input size, WIDTHxHEIGHT (a shipped size: 640x480 or 320x240).
-    #[arg(long, default_value = "640x480", value_parser = parse_size)]
+    #[arg(long, default_value = "640x480", value_parser = models::parse_size)]
     input_size: (u32, u32),
     /// Detector model file (overrides --input-size).
     #[arg(long)]
@@ -80,18 +80,6 @@ struct ImageArgs {
     json: bool,
     #[command(flatten)]
     model: ModelArgs,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
-    let p = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .map_err(|_| format!("bad number in {s:?}"))
-    };
-    Ok((p(w)?, p(h)?))
 }
 
 impl ModelArgs {

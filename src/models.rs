@@ -6,6 +6,19 @@ use std::path::{Path, PathBuf};
 pub const DETECTOR_SIZES: [(u32, u32); 2] = [(640, 480), (320, 240)];
 pub const CLASSIFIER_FILE: &str = "mask_resnet_int8.tflite";
 
+/// Parses "WIDTHxHEIGHT" (the `--input-size` flag and `model.input_size`).
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("bad number in {s:?}"))
+    };
+    Ok((p(w)?, p(h)?))
+}
+
 pub fn detector_file(w: u32, h: u32) -> String {
     format!("retinaface_mnet025_{w}x{h}_int8.tflite")
 }

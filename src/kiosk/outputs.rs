@@ -14,7 +14,7 @@ use embedded_hal::i2c::I2c;
 
 use super::decide::Verdict;
 use super::Event;
-use crate::signal::display::{Oled, Screen, View};
+use crate::signal::display::{Oled, Screen};
 use crate::signal::doubles::{Bitmap, PanelProbe};
 use crate::signal::{Output, Signals};
 
@@ -103,11 +103,7 @@ impl<P: OutputPin, I: I2c> Outputs for InlineOutputs<P, I> {
     fn shutdown(&mut self, now: Duration) {
         self.signals.tick(now);
         self.signals.all_off(now);
-        let s = Screen {
-            view: View::OutOfService,
-            status: Default::default(),
-        };
-        self.screen(s, now);
+        self.screen(Screen::OUT_OF_SERVICE, now);
     }
     fn drain(&mut self, sink: &mut dyn FnMut(Event)) {
         for e in self.signals.drain_events() {
@@ -219,10 +215,7 @@ impl Outputs for ThreadedOutputs {
         {
             let (m, cv) = &*self.screen;
             let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-            g.next = Some(Screen {
-                view: View::OutOfService,
-                status: Default::default(),
-            });
+            g.next = Some(Screen::OUT_OF_SERVICE);
             g.closing = true;
             cv.notify_one();
         }
@@ -245,7 +238,7 @@ impl Drop for ThreadedOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::display::Status;
+    use crate::signal::display::{Status, View};
     use crate::signal::doubles::{fake_oled, fake_signals};
     use crate::signal::Patterns;
 
@@ -283,10 +276,7 @@ mod tests {
         out.screen(mask, Duration::ZERO);
         assert!(wait_for(&probe, &expected(mask)));
         out.shutdown(Duration::ZERO);
-        let oos = Screen {
-            view: View::OutOfService,
-            status: Status::default(),
-        };
+        let oos = Screen::OUT_OF_SERVICE;
         // shutdown joined the display thread: the last picture is already on the glass
         assert_eq!(probe.picture(), expected(oos));
         assert!(out.threads.is_empty());

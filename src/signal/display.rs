@@ -53,6 +53,17 @@ pub struct Screen {
     pub status: Status,
 }
 
+impl Screen {
+    /// Shown on every way out: nothing is judged any more.
+    pub const OUT_OF_SERVICE: Screen = Screen {
+        view: View::OutOfService,
+        status: Status {
+            fps_x10: 0,
+            camera_ok: false,
+        },
+    };
+}
+
 fn lines(v: View) -> (&'static str, &'static str) {
     match v {
         View::Idle => ("WELCOME", "look at the camera"),
