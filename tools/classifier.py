@@ -30,6 +30,8 @@ CLASSES = ["no_mask", "mask"]  # output index 1 = mask
 
 
 def seed_all():
+    # bit-reproducible training on CPU (oneDNN and tf.data otherwise vary from run to run)
+    tf.config.experimental.enable_op_determinism()
     random.seed(common.SEED)
     np.random.seed(common.SEED)
     tf.random.set_seed(common.SEED)
@@ -149,7 +151,9 @@ def train(xtr, ytr, xva, yva, epochs):
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(dataset(xtr, ytr, True), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2)
+    # keep the epoch with the lowest validation loss (the validation split only selects)
+    best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
+    model.fit(dataset(xtr, ytr, True), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best])
     return model
 
 
@@ -219,7 +223,7 @@ def main():
         ts.append(time.perf_counter() - t)
     report["int8_invoke_ms_1thread_median"] = round(1000 * float(np.median(ts)), 3)
     print(json.dumps(report, indent=1), flush=True)
-    name = f"mask_resnet10_{SIZE}_w{WIDTH}"
+    name = f"mask_resnet10_{SIZE}_w{WIDTH}" + os.environ.get("TAG", "")
     if os.environ.get("CROSS", "1") == "1":
         # cross-source generalisation: train on one source, test on all of the other
         for a, b in (("cls", "scene"), ("scene", "cls")):
