@@ -153,7 +153,12 @@ def train(xtr, ytr, xva, yva, epochs):
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     # keep the epoch with the lowest validation loss (the validation split only selects)
     best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
-    model.fit(dataset(xtr, ytr, True), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best])
+    # BALANCE=1: weight classes inversely to their frequency (experiment; off for the shipped model)
+    cw = None
+    if os.environ.get("BALANCE") == "1":
+        counts = np.bincount(ytr, minlength=2)
+        cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
+    model.fit(dataset(xtr, ytr, True), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
 
 
