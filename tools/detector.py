@@ -85,7 +85,7 @@ def quantize_int8(model, rep, ranges="mean"):
     extremes, the statistic TensorFlow's quantization-aware training observers use: a global
     min / max is set by the single most extreme image, so every other frame gets coarser steps;
     averaging lets a rare outlier clip instead. Measured on the scene set's held-out images at
-    640x480 it halves the int8 AP loss (models/README.md)."""
+    640x480 it cuts the int8 AP loss from 1.9 to 0.9 points (Python interpreter, models/README.md)."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
@@ -158,9 +158,9 @@ class Runner:
             res.append(v)
         return res, scale
 
-    def detect(self, img, thresh=0.02, top_k=5000):
+    def detect(self, img, thresh=0.02, **decode_args):
         (loc, conf, landm), scale = self.raw(img)
-        return common.decode(loc, conf, landm, self.priors, self.H, self.W, scale, thresh=thresh, top_k=top_k)
+        return common.decode(loc, conf, landm, self.priors, self.H, self.W, scale, thresh=thresh, **decode_args)
 
 
 # The product's limits (src/vision/decode.rs MAX_CANDIDATES, src/vision/mod.rs MAX_FACES): the
