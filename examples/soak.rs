@@ -107,7 +107,12 @@ fn main() {
 
     // the kiosk's start-up begins here: load models, open the source, run
     let t_start = Instant::now();
-    let (det, cls) = models::resolve(Some(&models::repo_models_dir()), (w, h)).unwrap();
+    let dir = models::repo_models_dir();
+    let choice = models::Choice {
+        dir: Some(&dir),
+        ..models::Choice::default()
+    };
+    let (det, cls) = models::resolve(choice, (w, h)).unwrap();
     let pipeline = Pipeline::load(&det, &cls, threads, PipelineConfig::default()).unwrap();
     let (oled, _probe) = fake_oled();
     let outs = InlineOutputs::new(fake_signals(Patterns::default()), Some(oled), None, None);

@@ -8,7 +8,7 @@ mod cli;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use maskgate::models;
 use maskgate::report::ImageReport;
@@ -84,25 +84,12 @@ struct ImageArgs {
 
 impl ModelArgs {
     pub(crate) fn pipeline(&self) -> Result<Pipeline> {
-        let dirs = match &self.models_dir {
-            Some(d) => vec![d.clone()],
-            None => models::search_dirs(),
+        let choice = models::Choice {
+            dir: self.models_dir.as_deref(),
+            detector: self.detector.as_deref(),
+            classifier: self.classifier.as_deref(),
         };
-        let find = |f: &str| models::find(&dirs, f).map_err(anyhow::Error::msg);
-        let det = match &self.detector {
-            Some(p) => p.clone(),
-            None => {
-                let (w, h) = self.input_size;
-                if !models::DETECTOR_SIZES.contains(&(w, h)) {
-                    bail!("no shipped detector for {w}x{h}; shipped sizes: 640x480, 320x240 (or pass --detector)");
-                }
-                find(&models::detector_file(w, h))?
-            }
-        };
-        let cls = match &self.classifier {
-            Some(p) => p.clone(),
-            None => find(models::CLASSIFIER_FILE)?,
-        };
+        let (det, cls) = models::resolve(choice, self.input_size).map_err(anyhow::Error::msg)?;
         let threads = self.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())

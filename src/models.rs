@@ -64,20 +64,86 @@ pub fn repo_models_dir() -> PathBuf {
         .join("quantized")
 }
 
-/// Resolves the detector for input size `(w, h)` and the classifier in `dir` (or the
-/// default search folders).
-pub fn resolve(dir: Option<&Path>, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf), String> {
-    let dirs = match dir {
+/// Model files picked by the user; what is left `None` comes from the shipped set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choice<'a> {
+    /// Folder searched instead of [`search_dirs`].
+    pub dir: Option<&'a Path>,
+    /// A detector file (any input size its priors are generated for).
+    pub detector: Option<&'a Path>,
+    pub classifier: Option<&'a Path>,
+}
+
+/// Resolves the detector for input size `(w, h)` and the classifier: explicit files as
+/// given, the rest from `choice.dir` (or the default search folders).
+pub fn resolve(choice: Choice, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf), String> {
+    let dirs = match choice.dir {
         Some(d) => vec![d.to_path_buf()],
         None => search_dirs(),
     };
-    if !DETECTOR_SIZES.contains(&(w, h)) {
-        return Err(format!(
-            "no shipped detector for {w}x{h}; shipped sizes: 640x480, 320x240"
-        ));
+    let det = match choice.detector {
+        Some(p) => p.to_path_buf(),
+        None if !DETECTOR_SIZES.contains(&(w, h)) => {
+            return Err(format!(
+                "no shipped detector for {w}x{h}; shipped sizes: 640x480, 320x240 \
+                 (or pass a detector file for that size)"
+            ))
+        }
+        None => find(&dirs, &detector_file(w, h))?,
+    };
+    let cls = match choice.classifier {
+        Some(p) => p.to_path_buf(),
+        None => find(&dirs, CLASSIFIER_FILE)?,
+    };
+    Ok((det, cls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_models_resolve_per_size() {
+        let dir = repo_models_dir();
+        let c = Choice {
+            dir: Some(&dir),
+            ..Choice::default()
+        };
+        let (det, cls) = resolve(c, (320, 240)).unwrap();
+        assert_eq!(det, dir.join("retinaface_mnet025_320x240_int8.tflite"));
+        assert_eq!(cls, dir.join(CLASSIFIER_FILE));
     }
-    Ok((
-        find(&dirs, &detector_file(w, h))?,
-        find(&dirs, CLASSIFIER_FILE)?,
-    ))
+
+    #[test]
+    fn explicit_files_win_and_skip_the_size_check() {
+        let nowhere = Path::new("/nonexistent/models");
+        let c = Choice {
+            dir: Some(nowhere),
+            detector: Some(Path::new("d.tflite")),
+            classifier: Some(Path::new("c.tflite")),
+        };
+        let (det, cls) = resolve(c, (800, 600)).unwrap();
+        assert_eq!(
+            (det.to_str(), cls.to_str()),
+            (Some("d.tflite"), Some("c.tflite"))
+        );
+    }
+
+    #[test]
+    fn unknown_size_and_missing_files_say_what_to_do() {
+        let e = resolve(Choice::default(), (800, 600)).unwrap_err();
+        assert!(
+            e.contains("800x600") && e.contains("640x480, 320x240"),
+            "{e}"
+        );
+        let c = Choice {
+            dir: Some(Path::new("/nonexistent/models")),
+            ..Choice::default()
+        };
+        let e = resolve(c, (640, 480)).unwrap_err();
+        assert!(
+            e.contains("/nonexistent/models") && e.contains("MASKGATE_MODELS"),
+            "{e}"
+        );
+    }
 }

@@ -95,7 +95,11 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     }
 
     let dir = (!cfg.model.models_dir.is_empty()).then(|| PathBuf::from(&cfg.model.models_dir));
-    let (det, cls) = models::resolve(dir.as_deref(), cfg.input_size().map_err(|e| anyhow!(e))?)
+    let choice = models::Choice {
+        dir: dir.as_deref(),
+        ..models::Choice::default()
+    };
+    let (det, cls) = models::resolve(choice, cfg.input_size().map_err(|e| anyhow!(e))?)
         .map_err(|e| anyhow!(e))?;
     let pcfg = PipelineConfig {
         score_threshold: cfg.model.score_threshold,
