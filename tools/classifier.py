@@ -111,13 +111,10 @@ def augment(x, y):
 
 
 def dataset(x, y, train, batch=64, w=None):
-    if w is not None:
-        ds = tf.data.Dataset.from_tensor_slices((x, y, w))
-        ds = ds.shuffle(len(x), seed=common.SEED).map(lambda a, b, c: (*augment(a, b), c), num_parallel_calls=2)
-        return ds.batch(batch).prefetch(2)
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    """Batches of (pixels, label[, per-face training weight])."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
-        ds = ds.shuffle(len(x), seed=common.SEED).map(augment, num_parallel_calls=2)
+        ds = ds.shuffle(len(x), seed=common.SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
     return ds.batch(batch).prefetch(2)
@@ -229,8 +226,8 @@ def main():
     q = to_int8(model, calib)
     xte, yte = data["test"]
     report["heldout_test_float"] = metrics(float_probs(model, xte), yte)
-    report["heldout_test_int8"] = metrics(tflite_probs(q, xte), yte)
     p_te = tflite_probs(q, xte)
+    report["heldout_test_int8"] = metrics(p_te, yte)
     width = np.array([f["box"][2] - f["box"][0] for f in sp["test"]])
     subsets = {
         "cls": [f["src"] == "cls" for f in sp["test"]],
