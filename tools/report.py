@@ -32,7 +32,7 @@ def main():
         lines += ["### Classifier data (after de-duplication)", "", "```", json.dumps(s, indent=1), "```", ""]
     cls = load("classifier_report.json")
     if cls:
-        lines += [f"### Classifier: ResNet-10, {cls['size']}x{cls['size']}, width {cls['width']}, {cls['params']} parameters, {cls['epochs']} epochs", "",
+        lines += [f"### Classifier: `{cls.get('model', 'mask_resnet10')}`, {cls['size']}x{cls['size']}, width {cls['width']}, {cls['params']} parameters, {cls['epochs']} epochs", "",
                   "| split | weights | n | accuracy | mask P / R | no-mask P / R | confusion [true][pred] (0 = no mask) |",
                   "|---|---|---|---|---|---|---|"]
         for k, r in cls.items():
@@ -40,8 +40,10 @@ def main():
                 continue
             lines.append(f"| {k} | {'int8' if 'int8' in k else 'float'} | {r['n']} | {r['accuracy']:.4f} | {r['mask_precision']:.3f} / {r['mask_recall']:.3f} | {r['no_mask_precision']:.3f} / {r['no_mask_recall']:.3f} | {r['confusion[true][pred]']} |")
         lines += [""]
-        if "heldout_test_int8_incorrect_as_no_mask" in cls:
-            lines += [f"Held-out `mask_weared_incorrect` faces (chin / under-the-nose masks) read as no mask, int8: {cls['heldout_test_int8_incorrect_as_no_mask']}", ""]
+        for k, v in cls.items():
+            if k.endswith("_incorrect_as_no_mask"):
+                split = k[: -len("_incorrect_as_no_mask")]
+                lines += [f"`mask_weared_incorrect` faces (chin / under-the-nose masks) read as no mask, {split}: {v}", ""]
         lines += [f"int8 invoke, 1 thread, Python TFLite interpreter (this x86 build machine): {cls['int8_invoke_ms_1thread_median']} ms", ""]
     lines += ["### sha256", "", "| file | sha256 |", "|---|---|"]
     q = os.path.join(ROOT, "models", "quantized")

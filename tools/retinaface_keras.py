@@ -62,13 +62,22 @@ def equalize(g, init, iters=4):
     return len(pairs)
 
 
-def build(H, W, onnx_path=ONNX_PATH, cle=True):
+# backbone stage outputs (MobileNet-0.25 body): strides 8 / 16 / 32, 64 / 128 / 256 channels
+STAGE_OUTPUTS = {
+    1: "/body/stage1/stage1.5/stage1.5.5/LeakyRelu_output_0",
+    2: "/body/stage2/stage2.5/stage2.5.5/LeakyRelu_output_0",
+    3: "/body/stage3/stage3.1/stage3.1.5/LeakyRelu_output_0",
+}
+
+
+def build(H, W, onnx_path=ONNX_PATH, cle=True, batch=1, outputs=("output0", "output1", "output2")):
+    """The detector (default), or with `outputs` any of its tensors, e.g. a backbone stage."""
     m = onnx.load(onnx_path)
     g = m.graph
     init = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in g.initializer}
     if cle:
         equalize(g, init)
-    inp = keras.Input((H, W, 3), batch_size=1, name="image_rgb")
+    inp = keras.Input((H, W, 3), batch_size=batch, name="image_rgb")
     x = keras.layers.Rescaling(1.0, offset=[-v for v in common.DET_MEAN_RGB], name="sub_mean")(inp)
     t = {"input0": x}
     producers = {o: n for n in g.node for o in n.output}
@@ -133,8 +142,8 @@ def build(H, W, onnx_path=ONNX_PATH, cle=True):
             pass
         else:
             raise ValueError(f"unhandled op {op}")
-    outs = [t["output0"], t["output1"], t["output2"]]
-    return keras.Model(inp, outs, name=f"retinaface_mnet025_{W}x{H}")
+    outs = [t[o] for o in outputs]
+    return keras.Model(inp, outs if len(outs) > 1 else outs[0], name=f"retinaface_mnet025_{W}x{H}")
 
 
 if __name__ == "__main__":
