@@ -140,6 +140,14 @@ def basic_block(x, ch, stride):
     return keras.layers.ReLU()(keras.layers.Add()([y, sc]))
 
 
+def classifier_head(inp, x, name):
+    """Global average pooling, dropout, 2-way softmax (index 1 = mask): shared by both bodies."""
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    out = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inp, out, name=name)
+
+
 def resnet(size, width):
     """ResNet-10-style: stem, four stages of one basic block (widths w, 2w, 4w, 8w), global
     average pooling, 2-way softmax. Input: RGB pixels 0..255; normalisation is inside."""
@@ -150,10 +158,7 @@ def resnet(size, width):
     x = keras.layers.ReLU()(x)
     for i, m in enumerate((1, 2, 4, 8)):
         x = basic_block(x, width * m, 1 if i == 0 else 2)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.2)(x)
-    out = keras.layers.Dense(2, activation="softmax")(x)
-    return keras.Model(inp, out, name=f"mask_resnet10_{size}_w{width}")
+    return classifier_head(inp, x, f"mask_resnet10_{size}_w{width}")
 
 
 def retina_hybrid(size, width):
@@ -164,10 +169,7 @@ def retina_hybrid(size, width):
     inp = keras.Input((size, size, 3), name="face_rgb")
     x = body(inp)  # subtracts the detector's mean itself: input is RGB pixels 0..255
     x = basic_block(x, width * 8, 2)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.2)(x)
-    out = keras.layers.Dense(2, activation="softmax")(x)
-    return keras.Model(inp, out, name=f"mask_retina{STAGE}{'f' if FREEZE else ''}_res_{size}_w{width}")
+    return classifier_head(inp, x, f"mask_retina{STAGE}{'f' if FREEZE else ''}_res_{size}_w{width}")
 
 
 def build_model():
