@@ -32,8 +32,12 @@ MIN_FACE_PX = 40  # the kiosk's default decide.min_face_px: smaller faces are no
 SHIP = os.environ.get("SHIP", "1") == "1"
 # ARCH=resnet: ResNet-10 from scratch (shipped). ARCH=retina: RetinaFace's MobileNet-0.25 body up
 # to STAGE, initialised from the official detector weights (FREEZE=1 keeps them fixed), then one
-# residual block of 8*WIDTH channels and global average pooling (experiment, see models/README.md)
+# residual block of 8*WIDTH channels and global average pooling (experiment, see models/README.md).
+# ARCH=ensemble: the ResNet and the frozen RetinaFace-body model, trained apart, their
+# probabilities combined inside one graph (same input and output tensors as either alone):
+# COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask
 ARCH = os.environ.get("ARCH", "resnet")
+COMBINE = os.environ.get("COMBINE", "mean")
 STAGE = int(os.environ.get("STAGE", "2"))
 FREEZE = os.environ.get("FREEZE", "0") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
@@ -161,19 +165,33 @@ def resnet(size, width):
     return classifier_head(inp, x, f"mask_resnet10_{size}_w{width}")
 
 
-def retina_hybrid(size, width):
+def retina_hybrid(size, width, freeze):
     import retinaface_keras
 
     body = retinaface_keras.build(size, size, batch=None, outputs=(retinaface_keras.STAGE_OUTPUTS[STAGE],))
-    body.trainable = not FREEZE
+    body.trainable = not freeze
     inp = keras.Input((size, size, 3), name="face_rgb")
     x = body(inp)  # subtracts the detector's mean itself: input is RGB pixels 0..255
     x = basic_block(x, width * 8, 2)
-    return classifier_head(inp, x, f"mask_retina{STAGE}{'f' if FREEZE else ''}_res_{size}_w{width}")
+    return classifier_head(inp, x, f"mask_retina{STAGE}{'f' if freeze else ''}_res_{size}_w{width}")
 
 
-def build_model():
-    return retina_hybrid(SIZE, WIDTH) if ARCH == "retina" else resnet(SIZE, WIDTH)
+def build_model(arch):
+    if arch == "retina":
+        return retina_hybrid(SIZE, WIDTH, FREEZE)
+    if arch == "retina_frozen":
+        return retina_hybrid(SIZE, WIDTH, True)
+    return resnet(SIZE, WIDTH)
+
+
+def ensemble(members):
+    """One graph: the members' probabilities combined by COMBINE (dropout is off at inference).
+    min of the two softmaxes no longer sums to 1; the product reads only index 1 (mask)."""
+    inp = keras.Input((SIZE, SIZE, 3), name="face_rgb")
+    outs = [m(inp) for m in members]
+    out = keras.layers.Minimum()(outs) if COMBINE == "min" else keras.layers.Average()(outs)
+    tag = "" if COMBINE == "mean" else f"_{COMBINE}"
+    return keras.Model(inp, out, name="mask_ens_" + "_".join(m.name.removeprefix("mask_") for m in members) + tag)
 
 
 def weights(faces):
@@ -183,9 +201,9 @@ def weights(faces):
     return np.array([INCORRECT_WEIGHT if f.get("voc") == "mask_weared_incorrect" else 1.0 for f in faces], np.float32)
 
 
-def train(xtr, ytr, xva, yva, epochs, wtr=None):
+def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     seed_all()
-    model = build_model()
+    model = build_model(arch)
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -198,6 +216,24 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None):
         cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
     model.fit(dataset(xtr, ytr, True, w=wtr), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
+
+
+def fit(xtr, ytr, xva, yva, wtr):
+    """The model to quantize, and its members when it is an ensemble (else [])."""
+    if ARCH != "ensemble":
+        return train(xtr, ytr, xva, yva, EPOCHS, wtr), []
+    members = [train(xtr, ytr, xva, yva, EPOCHS, wtr, arch) for arch in ("resnet", "retina_frozen")]
+    return ensemble(members), members
+
+
+def member_metrics(prefix, members, x, y, probs):
+    """Each ensemble member alone (float), so the report shows what averaging adds."""
+    out = {}
+    for m in members:
+        p = float_probs(m, x)
+        probs[f"{prefix}_{m.name}"] = p
+        out[f"{prefix}_member_{m.name}_float"] = metrics(p, y)
+    return out
 
 
 def to_int8(model, calib):
@@ -268,14 +304,20 @@ def main():
     sp = splits(faces)
     data = {k: load_crops(v, SIZE) for k, v in sp.items()}
     print({k: len(v[0]) for k, v in data.items()}, flush=True)
-    model = train(*data["train"], *data["val"], EPOCHS, weights(sp["train"]))
+    model, members = fit(*data["train"], *data["val"], weights(sp["train"]))
     report["model"] = model.name
     report["params"] = int(model.count_params())
+    # members' float weights, so another combination can be quantized and measured without retraining
+    for m in members:
+        m.save_weights(os.path.join(WORK, f"{m.name}{os.environ.get('TAG', '')}.weights.h5"))
     calib = data["train"][0][np.random.default_rng(common.SEED).permutation(len(data["train"][0]))[:300]]
     q = to_int8(model, calib)
     xte, yte = data["test"]
+    probs = {"heldout_test_y": yte}  # per-face probabilities, for analysis without retraining
+    report.update(member_metrics("heldout_test", members, xte, yte, probs))
     report["heldout_test_float"] = metrics(float_probs(model, xte), yte)
     p_te = tflite_probs(q, xte)
+    probs["heldout_test_int8"] = p_te
     report["heldout_test_int8"] = metrics(p_te, yte)
     report.update(subset_metrics("heldout_test_int8", p_te, yte, sp["test"]))
     # latency of one int8 invoke (Python, 1 thread) for the size/width choice
@@ -298,16 +340,20 @@ def main():
             xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
             xv, yv = load_crops(trs["val"], SIZE)
             xb, yb = load_crops(te, SIZE)
-            m = train(xa, ya, xv, yv, EPOCHS, weights(trs["train"] + trs["test"]))
+            m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]))
             qb = to_int8(m, xa[:300])
+            probs[f"cross_train_{a}_test_{b}_y"] = yb
+            report.update(member_metrics(f"cross_train_{a}_test_{b}", ms, xb, yb, probs))
             report[f"cross_train_{a}_test_{b}_float"] = metrics(float_probs(m, xb), yb)
             pb = tflite_probs(qb, xb)
+            probs[f"cross_train_{a}_test_{b}_int8"] = pb
             report[f"cross_train_{a}_test_{b}_int8"] = metrics(pb, yb)
             report.update(subset_metrics(f"cross_train_{a}_test_{b}_int8", pb, yb, te))
             print(a, "->", b, report[f"cross_train_{a}_test_{b}_int8"], flush=True)
     report["seconds"] = round(time.time() - t0)
     os.makedirs(WORK, exist_ok=True)
     json.dump(report, open(os.path.join(WORK, f"{name}_report.json"), "w"), indent=1)
+    np.savez(os.path.join(WORK, f"{name}_probs.npz"), **probs)
     if SHIP:
         with open(os.path.join(OUT, "mask_resnet_int8.tflite"), "wb") as f:
             f.write(q)
