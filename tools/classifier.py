@@ -2,7 +2,8 @@
 measures float vs int8 on a held-out split and across sources.
 
     python tools/classifier.py              # ships models/quantized/mask_resnet_int8.tflite
-    SIZE=64 WIDTH=16 python tools/classifier.py   # another size / width (report only)
+    SIZE=64 WIDTH=16 SHIP=0 python tools/classifier.py   # another size / width (report only)
+    ARCH=ensemble COMBINE=min SHIP=0 python tools/classifier.py   # experiments: see ARCH below
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -227,7 +228,7 @@ def fit(xtr, ytr, xva, yva, wtr):
 
 
 def member_metrics(prefix, members, x, y, probs):
-    """Each ensemble member alone (float), so the report shows what averaging adds."""
+    """Each ensemble member alone (float), so the report shows what combining adds."""
     out = {}
     for m in members:
         p = float_probs(m, x)
