@@ -39,6 +39,10 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 # COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask
 ARCH = os.environ.get("ARCH", "resnet")
 COMBINE = os.environ.get("COMBINE", "mean")
+# a typo must not silently train the default model under a misleading report name
+if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min"):
+    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean or min")
+TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
 STAGE = int(os.environ.get("STAGE", "2"))
 FREEZE = os.environ.get("FREEZE", "0") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
@@ -310,7 +314,7 @@ def main():
     report["params"] = int(model.count_params())
     # members' float weights, so another combination can be quantized and measured without retraining
     for m in members:
-        m.save_weights(os.path.join(WORK, f"{m.name}{os.environ.get('TAG', '')}.weights.h5"))
+        m.save_weights(os.path.join(WORK, f"{m.name}{TAG}.weights.h5"))
     calib = data["train"][0][np.random.default_rng(common.SEED).permutation(len(data["train"][0]))[:300]]
     q = to_int8(model, calib)
     xte, yte = data["test"]
@@ -331,7 +335,7 @@ def main():
         ts.append(time.perf_counter() - t)
     report["int8_invoke_ms_1thread_median"] = round(1000 * float(np.median(ts)), 3)
     print(json.dumps(report, indent=1), flush=True)
-    name = model.name + os.environ.get("TAG", "")
+    name = model.name + TAG
     if os.environ.get("CROSS", "1") == "1":
         # cross-source generalisation: train on one source, test on all of the other
         for a, b in (("cls", "scene"), ("scene", "cls")):
