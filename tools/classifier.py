@@ -4,6 +4,7 @@ measures float vs int8 on a held-out split and across sources.
     python tools/classifier.py              # ships models/quantized/mask_resnet_int8.tflite
     SIZE=64 WIDTH=16 SHIP=0 python tools/classifier.py   # another size / width (report only)
     ARCH=ensemble COMBINE=min SHIP=0 python tools/classifier.py   # experiments: see ARCH below
+    ARCH=ensemble COMBINE=stack SHIP=0 python tools/classifier.py # combiner fitted on validation
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -36,12 +37,14 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 # residual block of 8*WIDTH channels and global average pooling (experiment, see models/README.md).
 # ARCH=ensemble: the ResNet and the frozen RetinaFace-body model, trained apart, their
 # probabilities combined inside one graph (same input and output tensors as either alone):
-# COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask
+# COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask,
+# COMBINE=stack weighs the members' logits by a logistic regression fitted on the validation split
+# (chin masks weighted by INCORRECT_WEIGHT as in training), folded into one softmax head
 ARCH = os.environ.get("ARCH", "resnet")
 COMBINE = os.environ.get("COMBINE", "mean")
 # a typo must not silently train the default model under a misleading report name
-if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min"):
-    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean or min")
+if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min", "stack"):
+    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean, min or stack")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
 STAGE = int(os.environ.get("STAGE", "2"))
 FREEZE = os.environ.get("FREEZE", "0") == "1"
@@ -189,12 +192,46 @@ def build_model(arch):
     return resnet(SIZE, WIDTH)
 
 
-def ensemble(members):
+def logit(p):
+    """log-odds of P(mask): a 2-way softmax's logit difference, recovered from its output."""
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_stack(members, x, y, w):
+    """Member weights a and bias c of P(mask) = sigmoid(sum a_i * logit_i + c): weighted logistic
+    regression by Newton's method on held-back faces (a small L2 keeps it defined when separable)."""
+    feats = np.stack([logit(float_probs(m, x)) for m in members] + [np.ones(len(x))], 1)
+    w = np.ones(len(x)) if w is None else w.astype(np.float64)
+    theta, l2 = np.zeros(feats.shape[1]), np.r_[np.full(len(members), 1e-2), 0.0]
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-feats @ theta))
+        grad = feats.T @ (w * (p - y)) / w.sum() + l2 * theta
+        hess = (feats * (w * p * (1 - p))[:, None]).T @ feats / w.sum() + np.diag(l2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return [float(t) for t in theta[:-1]], float(theta[-1])
+
+
+def ensemble(members, stack=None):
     """One graph: the members' probabilities combined by COMBINE (dropout is off at inference).
-    min of the two softmaxes no longer sums to 1; the product reads only index 1 (mask)."""
+    min of the two softmaxes no longer sums to 1; the product reads only index 1 (mask).
+    stack = (a, c): each member's last Dense is scaled by a_i and their logits are added with the
+    bias c on the mask logit, so the one softmax computes sigmoid(sum a_i * logit_i + c)."""
     inp = keras.Input((SIZE, SIZE, 3), name="face_rgb")
-    outs = [m(inp) for m in members]
-    out = keras.layers.Minimum()(outs) if COMBINE == "min" else keras.layers.Average()(outs)
+    if COMBINE == "stack":
+        (a, c), logits = stack, []
+        for i, m in enumerate(members):
+            kernel, bias = m.layers[-1].get_weights()  # classifier_head's Dense
+            head = keras.layers.Dense(2)
+            logits.append(head(keras.Model(m.inputs, m.layers[-2].output)(inp)))
+            head.set_weights([a[i] * kernel, a[i] * bias + (np.array([0, c], np.float32) if i == 0 else 0)])
+        out = keras.layers.Softmax()(keras.layers.Add()(logits))
+    else:
+        outs = [m(inp) for m in members]
+        out = keras.layers.Minimum()(outs) if COMBINE == "min" else keras.layers.Average()(outs)
     tag = "" if COMBINE == "mean" else f"_{COMBINE}"
     return keras.Model(inp, out, name="mask_ens_" + "_".join(m.name.removeprefix("mask_") for m in members) + tag)
 
@@ -223,12 +260,17 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     return model
 
 
-def fit(xtr, ytr, xva, yva, wtr):
-    """The model to quantize, and its members when it is an ensemble (else [])."""
+def fit(xtr, ytr, xva, yva, wtr, wva, report, prefix):
+    """The model to quantize, and its members when it is an ensemble (else []). A stack's
+    coefficients go into report under prefix."""
     if ARCH != "ensemble":
         return train(xtr, ytr, xva, yva, EPOCHS, wtr), []
     members = [train(xtr, ytr, xva, yva, EPOCHS, wtr, arch) for arch in ("resnet", "retina_frozen")]
-    return ensemble(members), members
+    stack = None
+    if COMBINE == "stack":
+        stack = fit_stack(members, xva, yva, wva)
+        report[f"{prefix}_stack"] = {"member_weights": dict(zip((m.name for m in members), stack[0])), "mask_bias": stack[1]}
+    return ensemble(members, stack), members
 
 
 def member_metrics(prefix, members, x, y, probs):
@@ -309,7 +351,7 @@ def main():
     sp = splits(faces)
     data = {k: load_crops(v, SIZE) for k, v in sp.items()}
     print({k: len(v[0]) for k, v in data.items()}, flush=True)
-    model, members = fit(*data["train"], *data["val"], weights(sp["train"]))
+    model, members = fit(*data["train"], *data["val"], weights(sp["train"]), weights(sp["val"]), report, "heldout")
     report["model"] = model.name
     report["params"] = int(model.count_params())
     # members' float weights, so another combination can be quantized and measured without retraining
@@ -345,7 +387,7 @@ def main():
             xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
             xv, yv = load_crops(trs["val"], SIZE)
             xb, yb = load_crops(te, SIZE)
-            m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]))
+            m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]), weights(trs["val"]), report, f"cross_train_{a}_test_{b}")
             qb = to_int8(m, xa[:300])
             probs[f"cross_train_{a}_test_{b}_y"] = yb
             report.update(member_metrics(f"cross_train_{a}_test_{b}", ms, xb, yb, probs))
