@@ -46,6 +46,7 @@ COMBINE = os.environ.get("COMBINE", "mean")
 if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min", "stack"):
     sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean, min or stack")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
+SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (experiment, off when shipped)
 STAGE = int(os.environ.get("STAGE", "2"))
 FREEZE = os.environ.get("FREEZE", "0") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
@@ -128,6 +129,22 @@ def augment(x, y):
     return x, y
 
 
+def synthetic_chin_masks(x, y, *w):
+    """SYN_CHIN=p (experiment): with probability p, a masked face in the batch becomes a chin mask
+    labelled no mask: the upper part (eyes, nose, down to 0.55-0.7 of the crop) of an unmasked
+    face of the same batch over the masked face's mask, taken from 0.45 of the crop downwards.
+    The crops source has masks only over the nose; its ~80 real chin masks are all scene faces."""
+    s, n = SIZE, tf.shape(x)[0]
+    partner = tf.random.shuffle(tf.range(n))
+    apply = (y == 1) & (tf.gather(y, partner) == 0) & (tf.random.uniform([n]) < SYN_CHIN)
+    top = tf.cast(tf.random.uniform([n, 1], 0.55, 0.7) * s, tf.int32)
+    rows = tf.range(s)[None, :]
+    lower = tf.gather(x, tf.clip_by_value(rows - top + int(0.45 * s), 0, s - 1), axis=1, batch_dims=1)
+    comp = tf.where((rows < top)[:, :, None, None], tf.gather(x, partner), lower)
+    x = tf.where(apply[:, None, None, None], comp, x)
+    return (x, tf.where(apply, tf.zeros_like(y), y), *w)
+
+
 def dataset(x, y, train, batch=64, w=None):
     """Batches of (pixels, label[, per-face training weight])."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
@@ -135,7 +152,10 @@ def dataset(x, y, train, batch=64, w=None):
         ds = ds.shuffle(len(x), seed=common.SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
-    return ds.batch(batch).prefetch(2)
+    ds = ds.batch(batch)
+    if train and SYN_CHIN > 0:
+        ds = ds.map(synthetic_chin_masks)
+    return ds.prefetch(2)
 
 
 # --- model --------------------------------------------------------------------------------------
