@@ -5,6 +5,7 @@ measures float vs int8 on a held-out split and across sources.
     SIZE=64 WIDTH=16 SHIP=0 python tools/classifier.py   # another size / width (report only)
     ARCH=ensemble COMBINE=min SHIP=0 python tools/classifier.py   # experiments: see ARCH below
     ARCH=ensemble COMBINE=stack SHIP=0 python tools/classifier.py # combiner fitted on validation
+    SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -47,18 +48,21 @@ if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min"
     sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean, min or stack")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
 SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (experiment, off when shipped)
+HEAD_OCCLUDE = float(os.environ.get("HEAD_OCCLUDE", "0"))  # crowd occlusion (experiment, off when shipped)
+# SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
+SEED = int(os.environ.get("SEED", str(common.SEED)))
 STAGE = int(os.environ.get("STAGE", "2"))
 FREEZE = os.environ.get("FREEZE", "0") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
 
 
-def seed_all():
+def seed_all(seed=common.SEED):
     # bit-reproducible training on CPU (oneDNN and tf.data otherwise vary from run to run)
     tf.config.experimental.enable_op_determinism()
-    random.seed(common.SEED)
-    np.random.seed(common.SEED)
-    tf.random.set_seed(common.SEED)
-    keras.utils.set_random_seed(common.SEED)
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)
 
 
 def load_crops(faces, size):
@@ -145,16 +149,34 @@ def synthetic_chin_masks(x, y, *w):
     return (x, tf.where(apply, tf.zeros_like(y), y), *w)
 
 
-def dataset(x, y, train, batch=64, w=None):
+def head_occlusion(x, y, *w):
+    """HEAD_OCCLUDE=p (experiment): with probability p, an unmasked face's mouth and chin (from
+    0.5-0.62 of the crop down) are hidden behind the top of another face's head from the same
+    batch, shifted sideways; the label stays no mask. In crowd photos the head in front hides
+    the mouth, and a mouth that cannot be seen must not read as a mask."""
+    s, n = SIZE, tf.shape(x)[0]
+    partner = tf.random.shuffle(tf.range(n))
+    apply = (y == 0) & (tf.random.uniform([n]) < HEAD_OCCLUDE)
+    top = tf.cast(tf.random.uniform([n, 1], 0.5, 0.62) * s, tf.int32)
+    rows = tf.range(s)[None, :]
+    head = tf.gather(tf.gather(x, partner), tf.clip_by_value(rows - top, 0, s - 1), axis=1, batch_dims=1)
+    head = tf.roll(head, tf.random.uniform([], -s // 3, s // 3 + 1, tf.int32), axis=2)
+    occluded = tf.where((rows >= top)[:, :, None, None], head, x)
+    return (tf.where(apply[:, None, None, None], occluded, x), y, *w)
+
+
+def dataset(x, y, train, batch=64, w=None, seed=common.SEED):
     """Batches of (pixels, label[, per-face training weight])."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
-        ds = ds.shuffle(len(x), seed=common.SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
+        ds = ds.shuffle(len(x), seed=seed).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
     ds = ds.batch(batch)
     if train and SYN_CHIN > 0:
         ds = ds.map(synthetic_chin_masks)
+    if train and HEAD_OCCLUDE > 0:
+        ds = ds.map(head_occlusion)
     return ds.prefetch(2)
 
 
@@ -264,8 +286,10 @@ def weights(faces):
 
 
 def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
-    seed_all()
+    seed_all(SEED)
     model = build_model(arch)
+    if SEED != common.SEED:  # its files in tools/work must not overwrite the default seed's
+        model.name = f"{model.name}_s{SEED}"
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -276,7 +300,7 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     if os.environ.get("BALANCE") == "1":
         counts = np.bincount(ytr, minlength=2)
         cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
-    model.fit(dataset(xtr, ytr, True, w=wtr), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
+    model.fit(dataset(xtr, ytr, True, w=wtr, seed=SEED), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
 
 
