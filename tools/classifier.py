@@ -56,13 +56,13 @@ FREEZE = os.environ.get("FREEZE", "0") == "1"
 CLASSES = ["no_mask", "mask"]  # output index 1 = mask
 
 
-def seed_all(seed=common.SEED):
+def seed_all():
     # bit-reproducible training on CPU (oneDNN and tf.data otherwise vary from run to run)
     tf.config.experimental.enable_op_determinism()
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
-    keras.utils.set_random_seed(seed)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    tf.random.set_seed(SEED)
+    keras.utils.set_random_seed(SEED)
 
 
 def load_crops(faces, size):
@@ -165,11 +165,11 @@ def head_occlusion(x, y, *w):
     return (tf.where(apply[:, None, None, None], occluded, x), y, *w)
 
 
-def dataset(x, y, train, batch=64, w=None, seed=common.SEED):
+def dataset(x, y, train, batch=64, w=None):
     """Batches of (pixels, label[, per-face training weight])."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
-        ds = ds.shuffle(len(x), seed=seed).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
+        ds = ds.shuffle(len(x), seed=SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
     ds = ds.batch(batch)
@@ -286,7 +286,7 @@ def weights(faces):
 
 
 def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
-    seed_all(SEED)
+    seed_all()
     model = build_model(arch)
     if SEED != common.SEED:  # its files in tools/work must not overwrite the default seed's
         model.name = f"{model.name}_s{SEED}"
@@ -300,7 +300,7 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     if os.environ.get("BALANCE") == "1":
         counts = np.bincount(ytr, minlength=2)
         cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
-    model.fit(dataset(xtr, ytr, True, w=wtr, seed=SEED), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
+    model.fit(dataset(xtr, ytr, True, w=wtr), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
 
 
