@@ -5,6 +5,8 @@ measures float vs int8 on a held-out split and across sources.
     SIZE=64 WIDTH=16 SHIP=0 python tools/classifier.py   # another size / width (report only)
     ARCH=ensemble COMBINE=min SHIP=0 python tools/classifier.py   # experiments: see ARCH below
     ARCH=ensemble COMBINE=stack SHIP=0 python tools/classifier.py # combiner fitted on validation
+    ARCH=imagenet SHIP=0 python tools/classifier.py      # body initialised from ImageNet
+    ARCH=ensemble COMBINE=min MEMBERS=resnet,imagenet SHIP=0 python tools/classifier.py
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
@@ -36,7 +38,10 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 # ARCH=resnet: ResNet-10 from scratch (shipped). ARCH=retina: RetinaFace's MobileNet-0.25 body up
 # to STAGE, initialised from the official detector weights (FREEZE=1 keeps them fixed), then one
 # residual block of 8*WIDTH channels and global average pooling (experiment, see models/README.md).
-# ARCH=ensemble: the ResNet and the frozen RetinaFace-body model, trained apart, their
+# ARCH=imagenet: the same, but the body starts from the ImageNet MobileNet-0.25 that RetinaFace
+# itself was trained from (general features, no face data; experiment).
+# ARCH=ensemble: the models named in MEMBERS (default the ResNet and the frozen RetinaFace-body
+# model; also retina, imagenet, imagenet_frozen), trained apart, their
 # probabilities combined inside one graph (same input and output tensors as either alone):
 # COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask,
 # COMBINE=stack weighs the members' logits by a logistic regression fitted on the validation split
@@ -44,8 +49,12 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 ARCH = os.environ.get("ARCH", "resnet")
 COMBINE = os.environ.get("COMBINE", "mean")
 # a typo must not silently train the default model under a misleading report name
-if ARCH not in ("resnet", "retina", "ensemble") or COMBINE not in ("mean", "min", "stack"):
-    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina or ensemble; COMBINE is mean, min or stack")
+MEMBERS = os.environ.get("MEMBERS", "resnet,retina_frozen").split(",")
+MEMBER_ARCHS = ("resnet", "retina", "retina_frozen", "imagenet", "imagenet_frozen")
+if ARCH not in ("resnet", "retina", "imagenet", "ensemble") or COMBINE not in ("mean", "min", "stack"):
+    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina, imagenet or ensemble; COMBINE is mean, min or stack")
+if not set(MEMBERS) <= set(MEMBER_ARCHS) or len(MEMBERS) < 2:
+    sys.exit(f"MEMBERS={','.join(MEMBERS)}: two or more of {', '.join(MEMBER_ARCHS)}")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
 SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (experiment, off when shipped)
 HEAD_OCCLUDE = float(os.environ.get("HEAD_OCCLUDE", "0"))  # crowd occlusion (experiment, off when shipped)
@@ -215,22 +224,31 @@ def resnet(size, width):
     return classifier_head(inp, x, f"mask_resnet10_{size}_w{width}")
 
 
-def retina_hybrid(size, width, freeze):
-    import retinaface_keras
+def pretrained_hybrid(size, width, freeze, source="retina"):
+    """A pretrained MobileNet-0.25 body up to STAGE, one residual block of 8*width channels,
+    global average pooling. source "retina": the detector's body (WIDER FACE weights);
+    "imagenet": the ImageNet backbone RetinaFace was trained from (no face data)."""
+    if source == "imagenet":
+        import mobilenet_imagenet
 
-    body = retinaface_keras.build(size, size, batch=None, outputs=(retinaface_keras.STAGE_OUTPUTS[STAGE],))
+        body = mobilenet_imagenet.build(size, STAGE)  # normalises itself: input is RGB pixels 0..255
+    else:
+        import retinaface_keras
+
+        body = retinaface_keras.build(size, size, batch=None, outputs=(retinaface_keras.STAGE_OUTPUTS[STAGE],))
     body.trainable = not freeze
     inp = keras.Input((size, size, 3), name="face_rgb")
     x = body(inp)  # subtracts the detector's mean itself: input is RGB pixels 0..255
     x = basic_block(x, width * 8, 2)
-    return classifier_head(inp, x, f"mask_retina{STAGE}{'f' if freeze else ''}_res_{size}_w{width}")
+    prefix = "retina" if source == "retina" else "imnet"
+    return classifier_head(inp, x, f"mask_{prefix}{STAGE}{'f' if freeze else ''}_res_{size}_w{width}")
 
 
 def build_model(arch):
-    if arch == "retina":
-        return retina_hybrid(SIZE, WIDTH, FREEZE)
-    if arch == "retina_frozen":
-        return retina_hybrid(SIZE, WIDTH, True)
+    if arch in ("retina", "imagenet"):
+        return pretrained_hybrid(SIZE, WIDTH, FREEZE, arch)
+    if arch in ("retina_frozen", "imagenet_frozen"):
+        return pretrained_hybrid(SIZE, WIDTH, True, arch.removesuffix("_frozen"))
     return resnet(SIZE, WIDTH)
 
 
@@ -309,7 +327,7 @@ def fit(xtr, ytr, xva, yva, wtr, wva, report, prefix):
     coefficients go into report under prefix."""
     if ARCH != "ensemble":
         return train(xtr, ytr, xva, yva, EPOCHS, wtr), []
-    members = [train(xtr, ytr, xva, yva, EPOCHS, wtr, arch) for arch in ("resnet", "retina_frozen")]
+    members = [train(xtr, ytr, xva, yva, EPOCHS, wtr, arch) for arch in MEMBERS]
     stack = None
     if COMBINE == "stack":
         stack = fit_stack(members, xva, yva, wva)
