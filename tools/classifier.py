@@ -231,14 +231,14 @@ def pretrained_hybrid(size, width, freeze, source="retina"):
     if source == "imagenet":
         import mobilenet_imagenet
 
-        body = mobilenet_imagenet.build(size, STAGE)  # normalises itself: input is RGB pixels 0..255
+        body = mobilenet_imagenet.build(size, STAGE)
     else:
         import retinaface_keras
 
         body = retinaface_keras.build(size, size, batch=None, outputs=(retinaface_keras.STAGE_OUTPUTS[STAGE],))
     body.trainable = not freeze
     inp = keras.Input((size, size, 3), name="face_rgb")
-    x = body(inp)  # subtracts the detector's mean itself: input is RGB pixels 0..255
+    x = body(inp)  # each body normalises its own input: the model takes RGB pixels 0..255
     x = basic_block(x, width * 8, 2)
     prefix = "retina" if source == "retina" else "imnet"
     return classifier_head(inp, x, f"mask_{prefix}{STAGE}{'f' if freeze else ''}_res_{size}_w{width}")
