@@ -17,10 +17,14 @@ keras = tf.keras
 CKPT = f"{common.SHARED}/models/retinaface/mobilenetV1X0.25_pretrain.tar"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-# (stage, out channels, stride) of each depthwise-separable block after the 8-channel stem
-BLOCKS = [(1, 16, 1), (1, 32, 2), (1, 32, 1), (1, 64, 2), (1, 64, 1),
-          (2, 128, 2), (2, 128, 1), (2, 128, 1), (2, 128, 1), (2, 128, 1), (2, 128, 1),
-          (3, 256, 2), (3, 256, 1)]
+# strides of each stage's depthwise-separable blocks (stage1.0 is the 8-channel stem, so
+# stage 1's blocks are numbered from 1); channels come from the checkpoint's weights
+STRIDES = {1: (1, 2, 1, 2, 1), 2: (2, 1, 1, 1, 1, 1), 3: (2, 1)}
+
+
+def state_dict(ckpt=CKPT):
+    """The checkpoint's weights by PyTorch name, without DataParallel's `module.` prefix."""
+    return {k.removeprefix("module."): v for k, v in torch_legacy.load(ckpt)["state_dict"].items()}
 
 
 def _conv_bn_leaky(x, sd, conv, bn, stride, depthwise=False):
@@ -47,18 +51,15 @@ def _conv_bn_leaky(x, sd, conv, bn, stride, depthwise=False):
 def build(size, stage=3, ckpt=CKPT):
     """The body up to the end of `stage` (1, 2, 3: stride 8 / 16 / 32, 64 / 128 / 256 channels);
     input RGB pixels 0..255 of shape (size, size, 3)."""
-    sd = {k.removeprefix("module."): v for k, v in torch_legacy.load(ckpt)["state_dict"].items()}
+    sd = state_dict(ckpt)
     inp = keras.Input((size, size, 3), name="image_rgb")
     x = keras.layers.Rescaling(list(1 / (255 * IMAGENET_STD)), offset=list(-IMAGENET_MEAN / IMAGENET_STD), name="imagenet_norm")(inp)
     x = _conv_bn_leaky(x, sd, "stage1.0.0", "stage1.0.1", 2)
-    index = {1: 1, 2: 0, 3: 0}
-    for st, _ch, stride in BLOCKS:
-        if st > stage:
-            break
-        p = f"stage{st}.{index[st]}"
-        x = _conv_bn_leaky(x, sd, f"{p}.0", f"{p}.1", stride, depthwise=True)
-        x = _conv_bn_leaky(x, sd, f"{p}.3", f"{p}.4", 1)
-        index[st] += 1
+    for st in range(1, stage + 1):
+        for i, stride in enumerate(STRIDES[st], start=1 if st == 1 else 0):
+            p = f"stage{st}.{i}"
+            x = _conv_bn_leaky(x, sd, f"{p}.0", f"{p}.1", stride, depthwise=True)
+            x = _conv_bn_leaky(x, sd, f"{p}.3", f"{p}.4", 1)
     return keras.Model(inp, x, name=f"mobilenet025_imagenet_stage{stage}")
 
 
@@ -68,7 +69,7 @@ if __name__ == "__main__":
     import json
     import os
 
-    sd = {k.removeprefix("module."): v for k, v in torch_legacy.load(CKPT)["state_dict"].items()}
+    sd = state_dict()
     faces = json.load(open(os.path.join(os.path.dirname(__file__), "work", "faces.json")))["faces"][:200]
     m = build(96, 1)
     conv = keras.Model(m.input, m.layers[3].output)  # after the stem conv, before its BatchNorm
