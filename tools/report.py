@@ -1,5 +1,6 @@
 """Writes the measured numbers and sha256 of the shipped models into models/README.md, between
-the `metrics:begin` / `metrics:end` markers, from tools/work/*.json."""
+the `metrics:begin` / `metrics:end` markers, from tools/work/*.json; a section whose json is
+absent (a partial rebuild) keeps its current text."""
 import json
 import os
 
@@ -7,6 +8,7 @@ import common
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 WORK = os.path.join(os.path.dirname(__file__), "work")
+BEGIN, END = "<!-- metrics:begin -->", "<!-- metrics:end -->"
 
 
 def load(name):
@@ -14,7 +16,20 @@ def load(name):
     return json.load(open(p)) if os.path.exists(p) else None
 
 
+def old_section(text, title):
+    """The current README's section whose heading starts with `title`: a classifier-only
+    rebuild (no tools/work/detector_eval.json) must not drop the detector's measured table."""
+    block = text[text.index(BEGIN) + len(BEGIN):text.index(END)].split("\n")
+    for i, line in enumerate(block):
+        if line.startswith(title):
+            j = next((k for k in range(i + 1, len(block)) if block[k].startswith("### ")), len(block))
+            return block[i:j]
+    return []
+
+
 def main():
+    readme = os.path.join(ROOT, "models", "README.md")
+    text = open(readme).read()
     lines = []
     det = load("detector_eval.json")
     if det:
@@ -26,10 +41,14 @@ def main():
             kind = {'int8': 'int8 (Python TFLite)', 'int8-maskgate': '**int8, shipped runtime (maskgate)**'}.get(kind, kind)
             lines.append(f"| {size} | {kind} | {subset} | {r['images']} | {r['faces']} | {r['ap50']:.4f} | {r['recall_any_score']:.4f} | {r['recall_at_0.5']:.4f} |")
         lines.append("")
+    else:
+        lines += old_section(text, "### Detector")
     faces = load("faces.json")
     if faces:
         s = faces["stats"]
         lines += ["### Classifier data (after de-duplication)", "", "```", json.dumps(s, indent=1), "```", ""]
+    else:
+        lines += old_section(text, "### Classifier data")
     cls = load("classifier_report.json")
     if cls:
         lines += [f"### Classifier: `{cls.get('model', 'mask_resnet10')}`, {cls['size']}x{cls['size']}, width {cls['width']}, {cls['params']} parameters, {cls['epochs']} epochs", "",
@@ -45,15 +64,15 @@ def main():
                 split = k[: -len("_incorrect_as_no_mask")]
                 lines += [f"`mask_weared_incorrect` faces (chin / under-the-nose masks) read as no mask, {split}: {v}", ""]
         lines += [f"int8 invoke, 1 thread, Python TFLite interpreter (this x86 build machine): {cls['int8_invoke_ms_1thread_median']} ms", ""]
+    else:
+        lines += old_section(text, "### Classifier:")
     lines += ["### sha256", "", "| file | sha256 |", "|---|---|"]
     q = os.path.join(ROOT, "models", "quantized")
     for f in sorted(os.listdir(q)):
         if f.endswith(".tflite"):
             lines.append(f"| `{f}` | `{common.sha256(os.path.join(q, f))}` |")
-    readme = os.path.join(ROOT, "models", "README.md")
-    text = open(readme).read()
-    a = text.index("<!-- metrics:begin -->") + len("<!-- metrics:begin -->")
-    b = text.index("<!-- metrics:end -->")
+    a = text.index(BEGIN) + len(BEGIN)
+    b = text.index(END)
     open(readme, "w").write(text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:])
     print("\n".join(lines))
 
