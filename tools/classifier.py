@@ -8,6 +8,7 @@ measures float vs int8 on a held-out split and across sources.
     ARCH=imagenet SHIP=0 python tools/classifier.py      # body initialised from ImageNet
     ARCH=ensemble COMBINE=min MEMBERS=resnet,imagenet SHIP=0 python tools/classifier.py
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
+    LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -58,6 +59,8 @@ if not set(MEMBERS) <= set(MEMBER_ARCHS) or len(MEMBERS) < 2:
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
 SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (experiment, off when shipped)
 HEAD_OCCLUDE = float(os.environ.get("HEAD_OCCLUDE", "0"))  # crowd occlusion (experiment, off when shipped)
+# far faces: probability that a training face is resampled as if seen at 12-64 px (experiment, off when shipped)
+LOWRES = float(os.environ.get("LOWRES", "0"))
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
 SEED = int(os.environ.get("SEED", str(common.SEED)))
 STAGE = int(os.environ.get("STAGE", "2"))
@@ -110,6 +113,16 @@ def hand_occlusion(x):
     return x * (1 - m) + tone * m
 
 
+def low_resolution(x):
+    """The face as a distant camera sees it: area-sampled down to a crop side of 12-64 px
+    (log-uniform), then bilinear up again, as crop_square upsamples a small detection. Scene faces
+    are small (median 25 px wide) and mostly masked, crop-source faces large (median 123 px) and
+    half unmasked, so a crop-trained model may read low resolution itself as "mask"."""
+    side = tf.cast(tf.round(tf.exp(tf.random.uniform([], np.log(12.0), np.log(64.0)))), tf.int32)
+    small = tf.image.resize(x, [side, side], method="area")
+    return tf.image.resize(small, [SIZE, SIZE], method="bilinear")
+
+
 def augment(x, y):
     x = tf.cast(x, tf.float32)
     s = SIZE
@@ -119,6 +132,8 @@ def augment(x, y):
     x = tf.image.random_crop(x, [c, c, 3])
     x = tf.image.resize(x, [s, s])
     x = tf.image.random_flip_left_right(x)
+    if LOWRES > 0:
+        x = tf.cond(tf.random.uniform([]) < LOWRES, lambda: low_resolution(x), lambda: x)
     # lighting and white balance
     x = x * tf.random.uniform([], 0.6, 1.4) + tf.random.uniform([], -30, 30)
     x = x * tf.random.uniform([1, 1, 3], 0.85, 1.15)
