@@ -16,10 +16,9 @@ def load(name):
     return json.load(open(p)) if os.path.exists(p) else None
 
 
-def old_section(text, title):
-    """The current README's section whose heading starts with `title`: a classifier-only
-    rebuild (no tools/work/detector_eval.json) must not drop the detector's measured table."""
-    block = text[text.index(BEGIN) + len(BEGIN):text.index(END)].split("\n")
+def old_section(block, title):
+    """The section of the current metrics block (its lines) whose heading starts with `title`: a
+    classifier-only rebuild (no tools/work/detector_eval.json) must not drop the detector's table."""
     for i, line in enumerate(block):
         if line.startswith(title):
             j = next((k for k in range(i + 1, len(block)) if block[k].startswith("### ")), len(block))
@@ -30,6 +29,8 @@ def old_section(text, title):
 def main():
     readme = os.path.join(ROOT, "models", "README.md")
     text = open(readme).read()
+    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
+    current = text[a:b].split("\n")
     lines = []
     det = load("detector_eval.json")
     if det:
@@ -42,13 +43,13 @@ def main():
             lines.append(f"| {size} | {kind} | {subset} | {r['images']} | {r['faces']} | {r['ap50']:.4f} | {r['recall_any_score']:.4f} | {r['recall_at_0.5']:.4f} |")
         lines.append("")
     else:
-        lines += old_section(text, "### Detector")
+        lines += old_section(current, "### Detector")
     faces = load("faces.json")
     if faces:
         s = faces["stats"]
         lines += ["### Classifier data (after de-duplication)", "", "```", json.dumps(s, indent=1), "```", ""]
     else:
-        lines += old_section(text, "### Classifier data")
+        lines += old_section(current, "### Classifier data")
     cls = load("classifier_report.json")
     if cls:
         lines += [f"### Classifier: `{cls.get('model', 'mask_resnet10')}`, {cls['size']}x{cls['size']}, width {cls['width']}, {cls['params']} parameters, {cls['epochs']} epochs", "",
@@ -65,14 +66,12 @@ def main():
                 lines += [f"`mask_weared_incorrect` faces (chin / under-the-nose masks) read as no mask, {split}: {v}", ""]
         lines += [f"int8 invoke, 1 thread, Python TFLite interpreter (this x86 build machine): {cls['int8_invoke_ms_1thread_median']} ms", ""]
     else:
-        lines += old_section(text, "### Classifier:")
+        lines += old_section(current, "### Classifier:")
     lines += ["### sha256", "", "| file | sha256 |", "|---|---|"]
     q = os.path.join(ROOT, "models", "quantized")
     for f in sorted(os.listdir(q)):
         if f.endswith(".tflite"):
             lines.append(f"| `{f}` | `{common.sha256(os.path.join(q, f))}` |")
-    a = text.index(BEGIN) + len(BEGIN)
-    b = text.index(END)
     open(readme, "w").write(text[:a] + "\n" + "\n".join(lines) + "\n" + text[b:])
     print("\n".join(lines))
 
