@@ -9,6 +9,7 @@ measures float vs int8 on a held-out split and across sources.
     ARCH=ensemble COMBINE=min MEMBERS=resnet,imagenet SHIP=0 python tools/classifier.py
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
     LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
+    POOL=2 SHIP=0 python tools/classifier.py             # the ResNet sees every face at 48 px
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -61,6 +62,9 @@ SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (exper
 HEAD_OCCLUDE = float(os.environ.get("HEAD_OCCLUDE", "0"))  # crowd occlusion (experiment, off when shipped)
 # far faces: probability that a training face is resampled as if seen at 12-64 px (experiment, off when shipped)
 LOWRES = float(os.environ.get("LOWRES", "0"))
+# POOL=k (experiment, 1 when shipped): the ResNet averages k x k pixels first, so it sees every face
+# at SIZE/k px whatever its size in the camera (same SIZE input tensor, so the Rust crop is unchanged)
+POOL = int(os.environ.get("POOL", "1"))
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
 SEED = int(os.environ.get("SEED", str(common.SEED)))
 STAGE = int(os.environ.get("STAGE", "2"))
@@ -231,12 +235,15 @@ def resnet(size, width):
     average pooling, 2-way softmax. Input: RGB pixels 0..255; normalisation is inside."""
     inp = keras.Input((size, size, 3), name="face_rgb")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    if POOL > 1:
+        x = keras.layers.AveragePooling2D(POOL)(x)
     x = keras.layers.Conv2D(width, 3, 2, padding="same", use_bias=False)(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
     for i, m in enumerate((1, 2, 4, 8)):
         x = basic_block(x, width * m, 1 if i == 0 else 2)
-    return classifier_head(inp, x, f"mask_resnet10_{size}_w{width}")
+    pool = f"p{POOL}" if POOL > 1 else ""
+    return classifier_head(inp, x, f"mask_resnet10_{size}{pool}_w{width}")
 
 
 def pretrained_hybrid(size, width, freeze, source="retina"):
