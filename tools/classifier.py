@@ -10,6 +10,7 @@ measures float vs int8 on a held-out split and across sources.
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
     LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
     POOL=2 SHIP=0 python tools/classifier.py             # the ResNet sees every face at 48 px
+    EMA=0.995 CROSS=0 SHIP=0 python tools/classifier.py  # keep the best moving average of the weights
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -65,6 +66,9 @@ LOWRES = float(os.environ.get("LOWRES", "0"))
 # POOL=k (experiment, 1 when shipped): the ResNet averages k x k pixels first, so it sees every face
 # at SIZE/k px whatever its size in the camera (same SIZE input tensor, so the Rust crop is unchanged)
 POOL = int(os.environ.get("POOL", "1"))
+# EMA=m (experiment, off when shipped): the epoch kept is picked among exponential moving averages
+# of the weights (momentum m per step) instead of the raw weights
+EMA = float(os.environ.get("EMA", "0"))
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
 SEED = int(os.environ.get("SEED", str(common.SEED)))
 STAGE = int(os.environ.get("STAGE", "2"))
@@ -325,6 +329,40 @@ def weights(faces):
     return np.array([INCORRECT_WEIGHT if f.get("voc") == "mask_weared_incorrect" else 1.0 for f in faces], np.float32)
 
 
+class WeightAverage(keras.callbacks.Callback):
+    """Keeps an exponential moving average of every weight (BatchNorm statistics included) and,
+    at each epoch's end, the average with the lowest validation loss. Averaging the last few
+    hundred steps smooths the step-to-step noise that makes single runs differ by a point."""
+
+    def __init__(self, momentum, x, y):
+        super().__init__()
+        self.m, self.x, self.y = momentum, x.astype(np.float32), y
+
+    def on_train_begin(self, logs=None):
+        self.avg = [w.astype(np.float64) for w in self.model.get_weights()]
+        self.best, self.best_w = np.inf, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        for a, w in zip(self.avg, self.model.get_weights()):
+            a *= self.m
+            a += (1 - self.m) * w
+
+    def on_epoch_end(self, epoch, logs=None):
+        raw = self.model.get_weights()
+        avg = [a.astype(w.dtype) for a, w in zip(self.avg, raw)]
+        self.model.set_weights(avg)
+        p = self.model.predict(self.x, batch_size=128, verbose=0)
+        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(self.y)), self.y], 1e-7, 1))))
+        acc = float(np.mean(p.argmax(1) == self.y))
+        print(f"epoch {epoch + 1}: averaged weights val_loss {loss:.4f} val_accuracy {acc:.4f}", flush=True)
+        if loss < self.best:
+            self.best, self.best_w = loss, avg
+        self.model.set_weights(raw)
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_w)
+
+
 def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     seed_all()
     model = build_model(arch)
@@ -335,6 +373,8 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     # keep the epoch with the lowest validation loss (the validation split only selects)
     best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
+    if EMA > 0:
+        best = WeightAverage(EMA, xva, yva)
     # BALANCE=1: weight classes inversely to their frequency (experiment; off for the shipped model)
     cw = None
     if os.environ.get("BALANCE") == "1":
