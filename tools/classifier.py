@@ -336,7 +336,7 @@ class WeightAverage(keras.callbacks.Callback):
 
     def __init__(self, momentum, x, y):
         super().__init__()
-        self.m, self.x, self.y = momentum, x.astype(np.float32), y
+        self.m, self.x, self.y = momentum, x, y
 
     def on_train_begin(self, logs=None):
         self.avg = [w.astype(np.float64) for w in self.model.get_weights()]
@@ -351,9 +351,10 @@ class WeightAverage(keras.callbacks.Callback):
         raw = self.model.get_weights()
         avg = [a.astype(w.dtype) for a, w in zip(self.avg, raw)]
         self.model.set_weights(avg)
-        p = self.model.predict(self.x, batch_size=128, verbose=0)
-        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(self.y)), self.y], 1e-7, 1))))
-        acc = float(np.mean(p.argmax(1) == self.y))
+        p_mask = float_probs(self.model, self.x)
+        p_true = np.where(self.y == 1, p_mask, 1 - p_mask)
+        loss = float(-np.mean(np.log(np.clip(p_true, 1e-7, 1))))
+        acc = float(np.mean((p_mask >= 0.5) == self.y))
         print(f"epoch {epoch + 1}: averaged weights val_loss {loss:.4f} val_accuracy {acc:.4f}", flush=True)
         if loss < self.best:
             self.best, self.best_w = loss, avg
@@ -372,9 +373,10 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     # keep the epoch with the lowest validation loss (the validation split only selects)
-    best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
     if EMA > 0:
         best = WeightAverage(EMA, xva, yva)
+    else:
+        best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
     # BALANCE=1: weight classes inversely to their frequency (experiment; off for the shipped model)
     cw = None
     if os.environ.get("BALANCE") == "1":
