@@ -11,6 +11,8 @@ measures float vs int8 on a held-out split and across sources.
     LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
     POOL=2 SHIP=0 python tools/classifier.py             # the ResNet sees every face at 48 px
     EMA=0.995 CROSS=0 SHIP=0 python tools/classifier.py  # keep the best moving average of the weights
+    DISTILL=0.5 MEMBERS=resnet,imagenet COMBINE=min CROSS=0 SHIP=0 python tools/classifier.py
+                                                         # the ResNet learns from an ensemble's P(mask)
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -59,6 +61,7 @@ if ARCH not in ("resnet", "retina", "imagenet", "ensemble") or COMBINE not in ("
 if not set(MEMBERS) <= set(MEMBER_ARCHS) or len(MEMBERS) < 2:
     sys.exit(f"MEMBERS={','.join(MEMBERS)}: two or more of {', '.join(MEMBER_ARCHS)}")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
+TAG_TEACHER = os.environ.get("TAG_TEACHER", "")  # suffix of the DISTILL teacher's weight files
 SYN_CHIN = float(os.environ.get("SYN_CHIN", "0"))  # synthetic chin masks (experiment, off when shipped)
 HEAD_OCCLUDE = float(os.environ.get("HEAD_OCCLUDE", "0"))  # crowd occlusion (experiment, off when shipped)
 # far faces: probability that a training face is resampled as if seen at 12-64 px (experiment, off when shipped)
@@ -69,6 +72,14 @@ POOL = int(os.environ.get("POOL", "1"))
 # EMA=m (experiment, off when shipped): the epoch kept is picked among exponential moving averages
 # of the weights (momentum m per step) instead of the raw weights
 EMA = float(os.environ.get("EMA", "0"))
+# DISTILL=a (experiment, off when shipped): the ResNet trains on soft targets, a share a of each
+# taken from a teacher that reads the same augmented face: the MEMBERS combined by COMBINE (mean
+# or min), rebuilt from the float weights an earlier ARCH=ensemble run left in tools/work. The
+# teacher was trained on the held-out training split, so this needs CROSS=0.
+DISTILL = float(os.environ.get("DISTILL", "0"))
+DISTILL_T = float(os.environ.get("DISTILL_T", "2"))  # temperature: the teacher's log-odds divided by T
+if DISTILL > 0 and (ARCH != "resnet" or COMBINE == "stack" or os.environ.get("CROSS", "1") == "1"):
+    sys.exit("DISTILL needs ARCH=resnet, COMBINE=mean or min and CROSS=0 (the teacher knows only the held-out split)")
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
 SEED = int(os.environ.get("SEED", str(common.SEED)))
 STAGE = int(os.environ.get("STAGE", "2"))
@@ -197,8 +208,11 @@ def head_occlusion(x, y, *w):
     return (tf.where(apply[:, None, None, None], occluded, x), y, *w)
 
 
-def dataset(x, y, train, batch=64, w=None):
-    """Batches of (pixels, label[, per-face training weight])."""
+def dataset(x, y, train, batch=64, w=None, teacher=None):
+    """Batches of (pixels, label[, per-face training weight]). With a teacher the label becomes a
+    2-vector: (1 - DISTILL) one-hot + DISTILL * the teacher's (P(no mask), P(mask)) of the same
+    augmented pixels at temperature DISTILL_T (validation: one-hot, so val_loss still scores the
+    true labels)."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
         ds = ds.shuffle(len(x), seed=SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
@@ -209,6 +223,16 @@ def dataset(x, y, train, batch=64, w=None):
         ds = ds.map(synthetic_chin_masks)
     if train and HEAD_OCCLUDE > 0:
         ds = ds.map(head_occlusion)
+    if teacher is not None:
+        def soft(a, b, *c):
+            hard = tf.one_hot(b, 2)
+            if not train:
+                return (a, hard, *c)
+            p = tf.clip_by_value(teacher(a, training=False)[:, 1:2], 1e-6, 1 - 1e-6)
+            p = tf.sigmoid(tf.math.log(p / (1 - p)) / DISTILL_T)  # softened: how sure, not only which
+            return (a, (1 - DISTILL) * hard + DISTILL * tf.concat([1 - p, p], 1), *c)
+
+        ds = ds.map(soft)
     return ds.prefetch(2)
 
 
@@ -364,14 +388,34 @@ class WeightAverage(keras.callbacks.Callback):
         self.model.set_weights(self.best_w)
 
 
+def load_teacher():
+    """The MEMBERS' float weights from an earlier ARCH=ensemble run, combined by COMBINE."""
+    members = []
+    for arch in MEMBERS:
+        m = build_model(arch)
+        path = os.path.join(WORK, f"{m.name}{TAG_TEACHER}.weights.h5")
+        if not os.path.exists(path):
+            sys.exit(f"DISTILL: no {path}; run ARCH=ensemble MEMBERS={','.join(MEMBERS)} CROSS=0 SHIP=0 TAG={TAG_TEACHER} first")
+        m.load_weights(path)
+        m.trainable = False
+        members.append(m)
+    return ensemble(members)
+
+
 def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
+    teacher = load_teacher() if DISTILL > 0 else None
     seed_all()
     model = build_model(arch)
+    if teacher is not None:
+        model.name = f"{model.name}_kd{round(100 * DISTILL)}t{DISTILL_T:g}"
     if SEED != common.SEED:  # its files in tools/work must not overwrite the default seed's
         model.name = f"{model.name}_s{SEED}"
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
-    model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, acc = "sparse_categorical_crossentropy", "accuracy"
+    if teacher is not None:  # soft 2-vector targets
+        loss, acc = "categorical_crossentropy", "categorical_accuracy"
+    model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), loss, metrics=[acc])
     # keep the epoch with the lowest validation loss (the validation split only selects)
     if EMA > 0:
         best = WeightAverage(EMA, xva, yva)
@@ -382,7 +426,7 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     if os.environ.get("BALANCE") == "1":
         counts = np.bincount(ytr, minlength=2)
         cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
-    model.fit(dataset(xtr, ytr, True, w=wtr), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
+    model.fit(dataset(xtr, ytr, True, w=wtr, teacher=teacher), validation_data=dataset(xva, yva, False, teacher=teacher), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
 
 
