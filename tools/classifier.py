@@ -76,9 +76,11 @@ EMA = float(os.environ.get("EMA", "0"))
 # taken from a teacher that reads the same augmented face: the MEMBERS combined by COMBINE (mean
 # or min), rebuilt from the float weights an earlier ARCH=ensemble run left in tools/work. The
 # teacher was trained on the held-out training split, so this needs CROSS=0.
+# CROSS=1 (default): also train on one source and test on the other, both ways
+CROSS = os.environ.get("CROSS", "1") == "1"
 DISTILL = float(os.environ.get("DISTILL", "0"))
 DISTILL_T = float(os.environ.get("DISTILL_T", "2"))  # temperature: the teacher's log-odds divided by T
-if DISTILL > 0 and (ARCH != "resnet" or COMBINE == "stack" or os.environ.get("CROSS", "1") == "1"):
+if DISTILL > 0 and (ARCH != "resnet" or COMBINE == "stack" or CROSS):
     sys.exit("DISTILL needs ARCH=resnet, COMBINE=mean or min and CROSS=0 (the teacher knows only the held-out split)")
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
 SEED = int(os.environ.get("SEED", str(common.SEED)))
@@ -548,7 +550,7 @@ def main():
     report["int8_invoke_ms_1thread_median"] = round(1000 * float(np.median(ts)), 3)
     print(json.dumps(report, indent=1), flush=True)
     name = model.name + TAG
-    if os.environ.get("CROSS", "1") == "1":
+    if CROSS:
         # cross-source generalisation: train on one source, test on all of the other
         for a, b in (("cls", "scene"), ("scene", "cls")):
             tr = [f for f in faces if f["src"] == a]
