@@ -13,6 +13,7 @@ measures float vs int8 on a held-out split and across sources.
     EMA=0.995 CROSS=0 SHIP=0 python tools/classifier.py  # keep the best moving average of the weights
     DISTILL=0.5 MEMBERS=resnet,imagenet COMBINE=min CROSS=0 SHIP=0 python tools/classifier.py
                                                          # the ResNet learns from an ensemble's P(mask)
+    MIXUP=0.2 SHIP=0 python tools/classifier.py          # training faces blended in pairs (mixup)
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -80,6 +81,10 @@ EMA = float(os.environ.get("EMA", "0"))
 CROSS = os.environ.get("CROSS", "1") == "1"
 DISTILL = float(os.environ.get("DISTILL", "0"))
 DISTILL_T = float(os.environ.get("DISTILL_T", "2"))  # temperature: the teacher's log-odds divided by T
+# MIXUP=alpha (experiment, off when shipped): each training face is blended with another face of
+# its batch, pixels, targets and weights alike, in the share lam ~ Beta(alpha, alpha) (the larger
+# share kept by the face itself), a regulariser for small from-scratch training sets
+MIXUP = float(os.environ.get("MIXUP", "0"))
 if DISTILL > 0 and (ARCH != "resnet" or COMBINE == "stack" or CROSS):
     sys.exit("DISTILL needs ARCH=resnet, COMBINE=mean or min and CROSS=0 (the teacher knows only the held-out split)")
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
@@ -210,11 +215,25 @@ def head_occlusion(x, y, *w):
     return (tf.where(apply[:, None, None, None], occluded, x), y, *w)
 
 
+def mixup(x, y, *w):
+    """MIXUP=alpha (experiment): pixels, 2-vector targets and weights become lam * own + (1 - lam)
+    * a partner's from the same batch, lam = max(b, 1 - b) with b ~ Beta(alpha, alpha)."""
+    n = tf.shape(x)[0]
+    partner = tf.random.shuffle(tf.range(n))
+    g1 = tf.random.gamma([n], MIXUP)
+    g2 = tf.random.gamma([n], MIXUP)
+    lam = g1 / (g1 + g2 + 1e-12)
+    lam = tf.maximum(lam, 1 - lam)
+    x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * tf.gather(x, partner)
+    y = lam[:, None] * y + (1 - lam[:, None]) * tf.gather(y, partner)
+    return (x, y, *(lam * v + (1 - lam) * tf.gather(v, partner) for v in w))
+
+
 def dataset(x, y, train, batch=64, w=None, teacher=None):
-    """Batches of (pixels, label[, per-face training weight]). With a teacher the label becomes a
-    2-vector: (1 - DISTILL) one-hot + DISTILL * the teacher's (P(no mask), P(mask)) of the same
-    augmented pixels at temperature DISTILL_T (validation: one-hot, so val_loss still scores the
-    true labels)."""
+    """Batches of (pixels, label[, per-face training weight]). With soft targets (a teacher or
+    MIXUP) the label becomes a 2-vector: with a teacher, (1 - DISTILL) one-hot + DISTILL * the
+    teacher's (P(no mask), P(mask)) of the same augmented pixels at temperature DISTILL_T; mixup
+    then blends pairs. Validation labels are one-hot, so val_loss still scores the true labels."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
         ds = ds.shuffle(len(x), seed=SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
@@ -225,16 +244,18 @@ def dataset(x, y, train, batch=64, w=None, teacher=None):
         ds = ds.map(synthetic_chin_masks)
     if train and HEAD_OCCLUDE > 0:
         ds = ds.map(head_occlusion)
-    if teacher is not None:
+    if teacher is not None or MIXUP > 0:
         def soft(a, b, *c):
             hard = tf.one_hot(b, 2)
-            if not train:
+            if not train or teacher is None:
                 return (a, hard, *c)
             p = tf.clip_by_value(teacher(a, training=False)[:, 1:2], 1e-6, 1 - 1e-6)
             p = tf.sigmoid(tf.math.log(p / (1 - p)) / DISTILL_T)  # softened: how sure, not only which
             return (a, (1 - DISTILL) * hard + DISTILL * tf.concat([1 - p, p], 1), *c)
 
         ds = ds.map(soft)
+    if train and MIXUP > 0:
+        ds = ds.map(mixup)
     return ds.prefetch(2)
 
 
@@ -410,12 +431,14 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     model = build_model(arch)
     if teacher is not None:
         model.name = f"{model.name}_kd{round(100 * DISTILL)}t{DISTILL_T:g}"
+    if MIXUP > 0:
+        model.name = f"{model.name}_mix{round(100 * MIXUP)}"
     if SEED != common.SEED:  # its files in tools/work must not overwrite the default seed's
         model.name = f"{model.name}_s{SEED}"
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     loss, acc = "sparse_categorical_crossentropy", "accuracy"
-    if teacher is not None:  # soft 2-vector targets
+    if teacher is not None or MIXUP > 0:  # soft 2-vector targets
         loss, acc = "categorical_crossentropy", "categorical_accuracy"
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), loss, metrics=[acc])
     # keep the epoch with the lowest validation loss (the validation split only selects)

@@ -1,0 +1,73 @@
+"""Paired comparison of classifier runs on the same held-out faces, to tell a better model from a
+lucky one: accuracy with its 95 % Wilson interval, and an exact McNemar test against the shipped
+model (only the faces one of the two reads wrong count; the 699-face split's standard error is
+about half a point, as large as most differences between runs).
+
+    python tools/compare.py                   # every tools/work/*_probs.npz against the shipped model
+    python tools/compare.py A_probs.npz ...   # only these runs
+
+Reads the per-face int8 P(mask) each classifier.py run saves (key heldout_test_int8); the shipped
+model is scored here, with the same crops and the same Python interpreter.
+"""
+import glob
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+import classifier as C
+
+
+def wilson(k, n, z=1.96):
+    """95 % interval of a proportion k / n; unlike p ± 2 SE it stays inside [0, 1] near 100 %."""
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return mid - half, mid + half
+
+
+def mcnemar(b, c):
+    """Two-sided exact p of b faces right only in one model and c only in the other, when neither
+    model is better (each discordant face a fair coin)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n)
+
+
+def row(name, p, y, base_ok, chin):
+    ok = (p >= 0.5) == y
+    lo, hi = wilson(int(ok.sum()), len(y))
+    b, c = int((base_ok & ~ok).sum()), int((~base_ok & ok).sum())
+    print(
+        f"{name:48s} {100 * ok.mean():6.2f} % [{100 * lo:5.2f}, {100 * hi:5.2f}] {int((~ok).sum()):4d}"
+        f" {b:5d} {c:5d} {mcnemar(b, c):6.3f} {int((p[chin] < 0.5).sum())}/{int(chin.sum())}"
+    )
+
+
+def main():
+    faces = json.load(open(os.path.join(C.WORK, "faces.json")))["faces"]
+    test = C.splits(faces)["test"]
+    x, y = C.load_crops(test, C.SIZE)
+    chin = np.array([f.get("voc") == "mask_weared_incorrect" for f in test])
+    shipped = os.path.join(C.OUT, "mask_resnet_int8.tflite")
+    p0 = C.tflite_probs(open(shipped, "rb").read(), x)
+    base_ok = (p0 >= 0.5) == y
+    runs = sys.argv[1:] or sorted(glob.glob(os.path.join(C.WORK, "*_probs.npz")))
+    print(f"held-out split: {len(y)} faces, {int(chin.sum())} chin masks; base: the shipped model")
+    print(f"{'run':48s} {'int8 acc.':8s} {'95 % interval':16s} {'err':>4s} {'only':>5s} {'only':>5s} {'McNemar':>7s} chin")
+    print(f"{'':48s} {'':8s} {'':16s} {'':4s} {'base':>5s} {'run':>5s} {'p':>7s} no mask")
+    row("shipped (" + os.path.basename(shipped) + ")", p0, y, base_ok, chin)
+    for path in runs:
+        d = np.load(path)
+        if "heldout_test_int8" not in d:
+            continue
+        if not np.array_equal(d["heldout_test_y"], y):
+            sys.exit(f"{path}: its held-out labels differ from today's split (faces.json changed since that run)")
+        row(os.path.basename(path).removesuffix("_probs.npz"), d["heldout_test_int8"], y, base_ok, chin)
+
+
+if __name__ == "__main__":
+    main()
