@@ -85,6 +85,8 @@ DISTILL_T = float(os.environ.get("DISTILL_T", "2"))  # temperature: the teacher'
 # its batch, pixels, targets and weights alike, in the share lam ~ Beta(alpha, alpha) (the larger
 # share kept by the face itself), a regulariser for small from-scratch training sets
 MIXUP = float(os.environ.get("MIXUP", "0"))
+# both train on soft 2-vector targets (categorical loss) instead of class indices
+SOFT_TARGETS = DISTILL > 0 or MIXUP > 0
 if DISTILL > 0 and (ARCH != "resnet" or COMBINE == "stack" or CROSS):
     sys.exit("DISTILL needs ARCH=resnet, COMBINE=mean or min and CROSS=0 (the teacher knows only the held-out split)")
 # SEED: initialisation, augmentation and shuffling of training (never the splits or calibration)
@@ -230,10 +232,10 @@ def mixup(x, y, *w):
 
 
 def dataset(x, y, train, batch=64, w=None, teacher=None):
-    """Batches of (pixels, label[, per-face training weight]). With soft targets (a teacher or
-    MIXUP) the label becomes a 2-vector: with a teacher, (1 - DISTILL) one-hot + DISTILL * the
-    teacher's (P(no mask), P(mask)) of the same augmented pixels at temperature DISTILL_T; mixup
-    then blends pairs. Validation labels are one-hot, so val_loss still scores the true labels."""
+    """Batches of (pixels, label[, per-face training weight]). With SOFT_TARGETS the label is a
+    2-vector: one-hot, then in training (1 - DISTILL) one-hot + DISTILL * the teacher's
+    (P(no mask), P(mask)) of the same augmented pixels at temperature DISTILL_T, then blended in
+    pairs by MIXUP. Validation labels stay one-hot, so val_loss still scores the true labels."""
     ds = tf.data.Dataset.from_tensor_slices((x, y) if w is None else (x, y, w))
     if train:
         ds = ds.shuffle(len(x), seed=SEED).map(lambda a, b, *c: (*augment(a, b), *c), num_parallel_calls=2)
@@ -244,16 +246,15 @@ def dataset(x, y, train, batch=64, w=None, teacher=None):
         ds = ds.map(synthetic_chin_masks)
     if train and HEAD_OCCLUDE > 0:
         ds = ds.map(head_occlusion)
-    if teacher is not None or MIXUP > 0:
-        def soft(a, b, *c):
-            hard = tf.one_hot(b, 2)
-            if not train or teacher is None:
-                return (a, hard, *c)
+    if SOFT_TARGETS:
+        ds = ds.map(lambda a, b, *c: (a, tf.one_hot(b, 2), *c))
+    if train and teacher is not None:
+        def distilled(a, hard, *c):
             p = tf.clip_by_value(teacher(a, training=False)[:, 1:2], 1e-6, 1 - 1e-6)
             p = tf.sigmoid(tf.math.log(p / (1 - p)) / DISTILL_T)  # softened: how sure, not only which
             return (a, (1 - DISTILL) * hard + DISTILL * tf.concat([1 - p, p], 1), *c)
 
-        ds = ds.map(soft)
+        ds = ds.map(distilled)
     if train and MIXUP > 0:
         ds = ds.map(mixup)
     return ds.prefetch(2)
@@ -369,11 +370,22 @@ def ensemble(members, stack=None):
     return keras.Model(inp, out, name="mask_ens_" + "_".join(m.name.removeprefix("mask_") for m in members) + tag)
 
 
+def chin_masks(faces):
+    """Chin / under-the-nose masks (VOC mask_weared_incorrect): labelled no mask, the faces a
+    door must not let through and the scarcest in training."""
+    return np.array([f.get("voc") == "mask_weared_incorrect" for f in faces])
+
+
+def judged(faces):
+    """Faces at least MIN_FACE_PX wide in their source image: the ones the kiosk judges."""
+    return np.array([f["box"][2] - f["box"][0] >= MIN_FACE_PX for f in faces])
+
+
 def weights(faces):
     """Per-face training weights (None when all are 1, which keeps the unweighted input pipeline)."""
     if INCORRECT_WEIGHT == 1:
         return None
-    return np.array([INCORRECT_WEIGHT if f.get("voc") == "mask_weared_incorrect" else 1.0 for f in faces], np.float32)
+    return np.where(chin_masks(faces), INCORRECT_WEIGHT, 1.0).astype(np.float32)
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -438,7 +450,7 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     steps = epochs * int(np.ceil(len(xtr) / 64))
     lr = keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
     loss, acc = "sparse_categorical_crossentropy", "accuracy"
-    if teacher is not None or MIXUP > 0:  # soft 2-vector targets
+    if SOFT_TARGETS:
         loss, acc = "categorical_crossentropy", "categorical_accuracy"
     model.compile(keras.optimizers.AdamW(lr, weight_decay=1e-4), loss, metrics=[acc])
     # keep the epoch with the lowest validation loss (the validation split only selects)
@@ -451,7 +463,7 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     if os.environ.get("BALANCE") == "1":
         counts = np.bincount(ytr, minlength=2)
         cw = {c: float(len(ytr) / (2 * counts[c])) for c in (0, 1)}
-    model.fit(dataset(xtr, ytr, True, w=wtr, teacher=teacher), validation_data=dataset(xva, yva, False, teacher=teacher), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
+    model.fit(dataset(xtr, ytr, True, w=wtr, teacher=teacher), validation_data=dataset(xva, yva, False), epochs=epochs, verbose=2, callbacks=[best], class_weight=cw)
     return model
 
 
@@ -515,14 +527,12 @@ def metrics(p_mask, y, thr=0.5):
 def subset_metrics(prefix, p, y, faces):
     """The same metrics by source, by face size and without chin masks, plus how many chin /
     under-the-nose masks read as no mask (what a door must do)."""
-    width = np.array([f["box"][2] - f["box"][0] for f in faces])
-    inc = np.array([f.get("voc") == "mask_weared_incorrect" for f in faces])
+    large, inc = judged(faces), chin_masks(faces)
     subsets = {
         "cls": np.array([f["src"] == "cls" for f in faces]),
         "scene": np.array([f["src"] == "scene" for f in faces]),
-        # what the kiosk judges: faces at least MIN_FACE_PX wide in their source image
-        f"faces_ge{MIN_FACE_PX}px": width >= MIN_FACE_PX,
-        f"faces_lt{MIN_FACE_PX}px": width < MIN_FACE_PX,
+        f"faces_ge{MIN_FACE_PX}px": large,
+        f"faces_lt{MIN_FACE_PX}px": ~large,
         # the crops source has no chin masks at all, so a model trained on it alone cannot know them
         "without_incorrect": ~inc,
     }

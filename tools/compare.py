@@ -53,9 +53,7 @@ def main():
     faces = json.load(open(os.path.join(C.WORK, "faces.json")))["faces"]
     test = C.splits(faces)["test"]
     x, y = C.load_crops(test, C.SIZE)
-    chin = np.array([f.get("voc") == "mask_weared_incorrect" for f in test])
-    # the faces the kiosk judges (MIN_FACE_PX wide or more in their source image)
-    large = np.array([f["box"][2] - f["box"][0] >= C.MIN_FACE_PX for f in test])
+    chin, large = C.chin_masks(test), C.judged(test)
     shipped = os.path.join(C.OUT, "mask_resnet_int8.tflite")
     p0 = C.tflite_probs(open(shipped, "rb").read(), x)
     base_ok = (p0 >= 0.5) == y
