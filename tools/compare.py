@@ -11,30 +11,13 @@ model is scored here, with the same crops and the same Python interpreter.
 """
 import glob
 import json
-import math
 import os
 import sys
 
 import numpy as np
 
 import classifier as C
-
-
-def wilson(k, n, z=1.96):
-    """95 % interval of a proportion k / n; unlike p ± 2 SE it stays inside [0, 1] near 100 %."""
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return mid - half, mid + half
-
-
-def mcnemar(b, c):
-    """Two-sided exact p of b faces right only in one model and c only in the other, when neither
-    model is better (each discordant face a fair coin)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n)
+from stats import mcnemar, wilson
 
 
 def row(name, p, y, base_ok, chin, large):
