@@ -303,15 +303,15 @@ def build(width, epochs, steps_per_epoch):
 
     def init_all(seeds):
         p, s = jax.vmap(init)(jnp.stack([jax.random.PRNGKey(sd) for sd in seeds]))
-        zeros = jax.tree.map(jnp.zeros_like, p)
-        return p, s, {"m": zeros, "v": jax.tree.map(jnp.zeros_like, p)}
+        return p, s, {"m": jax.tree.map(jnp.zeros_like, p), "v": jax.tree.map(jnp.zeros_like, p)}
 
     return init_all, epoch, probs
 
 
 def pad_idx(lists):
+    """Index lists of unequal length as one [models, n] array, padded with each list's first face."""
     n = max(len(a) for a in lists)
-    return np.stack([np.concatenate([a, np.full(n - len(a), a[0])]) for a in lists]).astype(np.int32), n
+    return np.stack([np.concatenate([a, np.full(n - len(a), a[0])]) for a in lists]).astype(np.int32)
 
 
 def run_job(name, spec, d, dev):
@@ -327,8 +327,8 @@ def run_job(name, spec, d, dev):
     init_all, epoch, probs = build(width, epochs, spe)
     p, s, opt = init_all(seeds)
     X, Y, W = dev
-    va_idx, _ = pad_idx([va for _, va, _ in models])
-    te_idx, _ = pad_idx([te for _, _, te in models])
+    va_idx = pad_idx([va for _, va, _ in models])
+    te_idx = pad_idx([te for _, _, te in models])
     va_n = np.array([len(va) for _, va, _ in models])
     rng = np.random.default_rng(1000 + seeds[0])
     best_loss = np.full(M, np.inf)
