@@ -461,7 +461,7 @@ def report(files):
         for thr in (0.5, 0.6, 0.7, 0.8, 0.9):
             ok = (p >= thr) == y
             print(f"cv_w24, mask if P(mask) >= {thr}: accuracy {100 * ok.mean():.2f} %, faces >= 40 px {100 * ok[judged].mean():.2f} %,"
-                  f" chin masks caught {int((p[chin] < thr).sum())}/{int(chin.sum())},"
+                  f" chin masks caught {int((p[chin] < thr).sum())}/{int(chin.sum())} ({int((p[chin & judged] < thr).sum())}/{int((chin & judged).sum())} of those >= 40 px),"
                   f" masked faces >= 40 px read as no mask {int((y & judged & (p < thr)).sum())}/{int((y & judged).sum())},"
                   f" unmasked faces >= 40 px read as mask {int((~y & judged & (p >= thr)).sum())}/{int((~y & judged).sum())}")
     for name, accs in spread.items():
