@@ -455,6 +455,14 @@ def report(files):
             need = (err[-1] / 2.0) ** (1 / b) if b > 0 else float("inf")
             print(f"learning curve, {label}: error {' -> '.join(f'{e:.2f}' for e in err)} % at {', '.join(str(s) for s, _ in curve)} of the training faces;"
                   f" error ~ n^-{b:.2f}: 2 % error (98 % accuracy) at {need:.1f}x today's training faces")
+    # where the errors are: which faces more labels should bring
+    if "cv_w24" in pooled:
+        err = (pooled["cv_w24"] >= 0.5) != y
+        for size, sel in (("faces >= 40 px", judged), ("faces < 40 px", ~judged)):
+            for src, ss in (("crops", ~scene), ("scenes", scene)):
+                k = sel & ss
+                print(f"cv_w24 errors, {src}, {size}: {int(err[k].sum())}/{int(k.sum())} ({100 * err[k].mean():.2f} %);"
+                      f" unmasked read as mask {int((err & k & ~y).sum())} (chin masks {int((err & k & chin).sum())}), masked read as no mask {int((err & k & y).sum())}")
     # the door's trade: a higher P(mask) threshold stops more chin masks, and asks more masked people to adjust
     if "cv_w24" in pooled:
         p = pooled["cv_w24"]
