@@ -48,7 +48,7 @@ SMOKE = os.environ.get("SMOKE") == "1"  # a few steps of every job, to check the
 
 def prepare():
     """Crops every face of faces.json exactly as classifier.py does, with its split, source,
-    group, chin-mask and judged flags, stored as JPEG (q92, 4:4:4, mean error 1.1 levels) so
+    group, chin-mask and judged flags and its training weight (classifier.weights), stored as JPEG (q92, 4:4:4, mean error 1.1 levels) so
     that the file can travel to an accelerator machine."""
     from PIL import Image
 
@@ -62,6 +62,7 @@ def prepare():
             part[id(f)] = ("train", "val", "test").index(k)
     x, y = C.load_crops(faces, SIZE)
     groups = {g: i for i, g in enumerate(sorted({f["group"] for f in faces}))}
+    w = C.weights(faces)  # per-face training weight, as classifier.py trains (chin masks x INCORRECT_WEIGHT)
     blobs = []
     for im in x:
         b = io.BytesIO()
@@ -76,6 +77,7 @@ def prepare():
         group=np.array([groups[f["group"]] for f in faces], np.int32),
         chin=C.chin_masks(faces),
         judged=C.judged(faces),
+        weight=np.ones(len(faces), np.float32) if w is None else w,
         split=np.array([part[id(f)] for f in faces], np.uint8),
     )
     print(CROPS, os.path.getsize(CROPS), "bytes,", len(x), "faces")
@@ -116,9 +118,9 @@ def cross(d, a_scene, reps):
     """Train on one source (its own 90/10 train / selection split by group), test on all of the other."""
     src = np.flatnonzero(d["scene"] == a_scene)
     other = np.flatnonzero(d["scene"] != a_scene)
+    g = np.unique(d["group"][src])
     out = []
     for r in range(reps):
-        g = np.unique(d["group"][src])
         val_g = set(np.random.default_rng(100 + r).permutation(g)[: len(g) // 10])
         is_val = np.isin(d["group"][src], list(val_g))
         out.append((src[~is_val], src[is_val], other))
@@ -319,11 +321,10 @@ def run_job(name, spec, d, dev):
     import jax.numpy as jnp
 
     models, seeds, width, epochs = spec
-    M = len(models)
     spe = int(np.ceil(max(len(tr) for tr, _, _ in models) / BATCH))
     if SMOKE:
         models, seeds, epochs, spe = models[:2], seeds[:2], 2, 3
-        M = 2
+    M = len(models)
     init_all, epoch, probs = build(width, epochs, spe)
     p, s, opt = init_all(seeds)
     X, Y, W = dev
@@ -360,20 +361,23 @@ def ci(k, n):
     return round(100 * lo, 2), round(100 * hi, 2)
 
 
+def scores(p, te, d):
+    """Accuracy, faces >= 40 px and chin masks read as no mask of P(mask) p on faces te."""
+    ok = (p >= 0.5) == (d["y"][te] == 1)
+    j, ch = d["judged"][te], d["chin"][te]
+    return ok, {"n": len(te), "right": int(ok.sum()), "acc": round(100 * ok.mean(), 2), "acc_ge40": round(100 * ok[j].mean(), 2), "chin_caught": f"{int((p[ch] < 0.5).sum())}/{int(ch.sum())}"}
+
+
 def summary(name, r, d):
     """Per model and pooled: accuracy (95 % Wilson interval), faces >= 40 px, chin masks read as no mask."""
-    rows = []
-    for p, te in zip(r["probs"], r["test"]):
-        ok = (p >= 0.5) == (d["y"][te] == 1)
-        j, ch = d["judged"][te], d["chin"][te]
-        rows.append({"n": len(te), "right": int(ok.sum()), "acc": round(100 * ok.mean(), 2), "acc_ge40": round(100 * ok[j].mean(), 2), "chin_caught": f"{int((p[ch] < 0.5).sum())}/{int(ch.sum())}"})
+    rows = [scores(p, te, d)[1] for p, te in zip(r["probs"], r["test"])]
     out = {"job": name, "models": rows, "seconds": round(r["seconds"])}
     te = np.concatenate(r["test"])
     if len(np.unique(te)) == len(te):  # disjoint tests (cv folds): pool them
-        p = np.concatenate(r["probs"])
-        ok = (p >= 0.5) == (d["y"][te] == 1)
-        j, ch = d["judged"][te], d["chin"][te]
-        out["pooled"] = {"n": len(te), "acc": round(100 * ok.mean(), 2), "ci95": ci(ok.sum(), len(ok)), "acc_ge40": round(100 * ok[j].mean(), 2), "ci95_ge40": ci(ok[j].sum(), j.sum()), "acc_scene": round(100 * ok[d["scene"][te]].mean(), 2), "acc_cls": round(100 * ok[~d["scene"][te]].mean(), 2), "chin_caught": f"{int((p[ch] < 0.5).sum())}/{int(ch.sum())}"}
+        ok, pooled = scores(np.concatenate(r["probs"]), te, d)
+        j, sc = d["judged"][te], d["scene"][te]
+        pooled.update(ci95=ci(ok.sum(), len(ok)), ci95_ge40=ci(ok[j].sum(), j.sum()), acc_scene=round(100 * ok[sc].mean(), 2), acc_cls=round(100 * ok[~sc].mean(), 2))
+        out["pooled"] = pooled
     else:
         accs = [m["acc"] for m in rows]
         out["mean_acc"], out["min_acc"], out["max_acc"] = round(float(np.mean(accs)), 2), min(accs), max(accs)
@@ -391,8 +395,7 @@ def run(names):
         face_id = face_id[::20]
         d = {k: v[face_id] for k, v in d.items()}
     print("devices", jax.devices(), "faces", len(d["y"]), "load", round(time.time() - t0, 1), "s", flush=True)
-    w = np.where(d["chin"], 4.0, 1.0).astype(np.float32)  # INCORRECT_WEIGHT=4, as shipped
-    dev = (jnp.asarray(d["x"]), jnp.asarray(d["y"].astype(np.int32)), jnp.asarray(w))
+    dev = (jnp.asarray(d["x"]), jnp.asarray(d["y"].astype(np.int32)), jnp.asarray(d["weight"]))
     all_jobs = jobs(d)
     results, summaries = {}, []
     for name in names or list(all_jobs):
@@ -451,7 +454,7 @@ def report(files):
     if len(curve) >= 2:
         for label, sel in (("all faces", np.ones(len(y), bool)), ("faces >= 40 px", judged)):
             err = np.array([100 * ((p[sel] >= 0.5) != y[sel]).mean() for _, p in curve])
-            b, loga = np.polyfit(-np.log([s for s, _ in curve]), np.log(err), 1)
+            b, _ = np.polyfit(-np.log([s for s, _ in curve]), np.log(err), 1)
             need = (err[-1] / 2.0) ** (1 / b) if b > 0 else float("inf")
             print(f"learning curve, {label}: error {' -> '.join(f'{e:.2f}' for e in err)} % at {', '.join(str(s) for s, _ in curve)} of the training faces;"
                   f" error ~ n^-{b:.2f}: 2 % error (98 % accuracy) at {need:.1f}x today's training faces")
@@ -463,8 +466,7 @@ def report(files):
                 k = sel & ss
                 print(f"cv_w24 errors, {src}, {size}: {int(err[k].sum())}/{int(k.sum())} ({100 * err[k].mean():.2f} %);"
                       f" unmasked read as mask {int((err & k & ~y).sum())} (chin masks {int((err & k & chin).sum())}), masked read as no mask {int((err & k & y).sum())}")
-    # the door's trade: a higher P(mask) threshold stops more chin masks, and asks more masked people to adjust
-    if "cv_w24" in pooled:
+        # the door's trade: a higher P(mask) threshold stops more chin masks, and asks more masked people to adjust
         p = pooled["cv_w24"]
         for thr in (0.5, 0.6, 0.7, 0.8, 0.9):
             ok = (p >= thr) == y
