@@ -365,7 +365,8 @@ def train_head(maps, mirror, d, tr, va, epochs, seed=0):
         if loss < best[0]:
             best = (loss, model.get_weights())
     model.set_weights(best[1])
-    return lambda idx: model.predict(maps[idx].astype(np.float32), batch_size=256, verbose=0)[:, 1]
+    model.p_mask = lambda idx: model.predict(maps[idx].astype(np.float32), batch_size=256, verbose=0)[:, 1]
+    return model
 
 
 def head(epochs=int(os.environ.get("EPOCHS", "15"))):
@@ -375,7 +376,7 @@ def head(epochs=int(os.environ.get("EPOCHS", "15"))):
     t0 = time.time()
     p = np.empty(len(maps))
     for k, (tr, va, te) in enumerate(cv_folds(d)):
-        p[te] = train_head(maps, mirror, d, tr, va, epochs)(te)
+        p[te] = train_head(maps, mirror, d, tr, va, epochs).p_mask(te)
         print(f"fold {k} {time.time() - t0:.0f} s", flush=True)
     np.save(os.path.join(WORK, "dlib_head_cv.npy"), p)
     print(HEADER)
@@ -386,11 +387,11 @@ def head(epochs=int(os.environ.get("EPOCHS", "15"))):
         row("  mean with the recipe", (p + base) / 2, d, base)
     y = d["y"] == 1
     for label, (tr, va, te) in cross_splits(d).items():
-        q = train_head(maps, mirror, d, tr, va, epochs)(te)
+        q = train_head(maps, mirror, d, tr, va, epochs).p_mask(te)
         ok = (q >= 0.5) == y[te]
         print(f"{label}: {100 * ok.mean():.2f} % (without chin masks {100 * ok[~d['chin'][te]].mean():.2f} %)", flush=True)
     tr, va, te = (np.flatnonzero(d["split"] == s) for s in (0, 1, 2))
-    q = train_head(maps, mirror, d, tr, va, epochs)(te)
+    q = train_head(maps, mirror, d, tr, va, epochs).p_mask(te)
     shipped = shipped_int8(te)
     for label, pm in (("head (float)", q), ("shipped ResNet (int8)", shipped), ("mean of both", (q + shipped) / 2)):
         ok = (pm >= 0.5) == y[te]
@@ -409,27 +410,31 @@ def shipped_int8(idx):
 
 
 def int8():
-    """The body up to level 2 with a head (random weights: speed and quantization do not depend
-    on them), quantized as classifier.py quantizes: how far its int8 level-2 map is from float,
-    and one invoke per face (1 thread, median of 300, side by side with the shipped model)."""
+    """The body up to level 2 and the head trained on the held-out split's training faces, in one
+    graph quantized as classifier.py quantizes (300 training faces calibrate): held-out accuracy
+    float vs int8, how far its int8 level-2 map is from float, and one invoke per face (1 thread,
+    median of 300, side by side with the shipped model)."""
     import keras
     import tensorflow as tf
 
     import classifier
 
-    x = crops()
+    x, d = crops(), meta()
+    f = np.load(LEVELS)
+    tr, va, te = (np.flatnonzero(d["split"] == s) for s in (0, 1, 2))
+    trained = train_head(f["L2"], f["L2_mirror"], d, tr, va, int(os.environ.get("EPOCHS", "15")))
     body = build(upto=2)
     inp = keras.Input((SIZE, SIZE, 3), name="face_rgb")
     maps = body(inp)
-    model = keras.Model(inp, [head_model()(maps), maps])
+    model = keras.Model(inp, [trained(maps), maps])
     rng = np.random.default_rng(1234)
-    q = classifier.to_int8(model, x[rng.permutation(len(x))[:300]])
+    q = classifier.to_int8(model, x[tr[rng.permutation(len(tr))[:300]]])
     it = tf.lite.Interpreter(model_content=q, num_threads=1)
     it.allocate_tensors()
     i = it.get_input_details()[0]
     o = next(o for o in it.get_output_details() if len(o["shape"]) == 4)
     (si, zi), (so, zo) = i["quantization"], o["quantization"]
-    test = x[rng.permutation(len(x))[:200]]
+    test = x[te[:200]]
     want = body.predict(test.astype(np.float32), verbose=0)
     cos = []
     for k in range(len(test)):
@@ -437,7 +442,19 @@ def int8():
         it.invoke()
         a, b = want[k].ravel(), (it.get_tensor(o["index"])[0].astype(np.float32) - zo) * so
         cos.append(a @ b.ravel() / np.linalg.norm(a) / np.linalg.norm(b))
-    print(f"level-2 map, int8 vs float on 200 faces: cosine median {np.median(cos):.4f}, lowest {np.min(cos):.4f}; {len(q)} bytes")
+    print(f"level-2 map, int8 vs float on 200 held-out faces: cosine median {np.median(cos):.4f}, lowest {np.min(cos):.4f}; {len(q)} bytes")
+    p = {"float": trained.p_mask(te), "int8": np.empty(len(te))}
+    po = next(o for o in it.get_output_details() if len(o["shape"]) == 2)
+    (sp, zp) = po["quantization"]
+    for k, idx in enumerate(te):
+        it.set_tensor(i["index"], np.clip(np.round(x[idx] / si + zi), -128, 127).astype(np.int8)[None])
+        it.invoke()
+        p["int8"][k] = (it.get_tensor(po["index"])[0, 1].astype(np.float32) - zp) * sp
+    y = d["y"][te] == 1
+    for k, v in p.items():
+        ok = (v >= 0.5) == y
+        print(f"held-out split, head {k}: {100 * ok.mean():.2f} % ({int((~ok).sum())} errors of {len(te)}), faces >= 40 px"
+              f" {100 * ok[d['judged'][te]].mean():.2f} %, chin masks caught {int((v[d['chin'][te]] < 0.5).sum())}/{int(d['chin'][te].sum())}")
     shipped = open(os.path.join(classifier.OUT, "mask_resnet_int8.tflite"), "rb").read()
     its = {"shipped ResNet-10 96 px": tf.lite.Interpreter(model_content=shipped, num_threads=1), "dlib body to level 2 + head, 150 px": tf.lite.Interpreter(model_content=q, num_threads=1)}
     ts = {k: [] for k in its}
