@@ -71,7 +71,7 @@ def _tensor(b, i):
 
 def read_dat(path):
     """The parameter layers in file order (input side first): ("con_4", params, [filters, rows,
-    cols, stride_y, stride_x, pad_y, pad_x]) , ("affine_", params, []), ("fc_2", params, [])."""
+    cols, stride_y, stride_x, pad_y, pad_x]), ("affine_", params, []), ("fc_2", params, [])."""
     b = open(path, "rb").read()
     found = []
     for name in (b"con_4", b"affine_", b"fc_2"):
