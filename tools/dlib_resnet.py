@@ -357,12 +357,10 @@ def train_head(maps, mirror, d, tr, va, epochs, seed=0):
     sched = keras.optimizers.schedules.CosineDecay(1e-3, epochs * int(np.ceil(len(tr) / 64)), alpha=0.02)
     model.compile(keras.optimizers.AdamW(sched, weight_decay=1e-3), "sparse_categorical_crossentropy")
     y = d["y"].astype(np.int32)
-    # HEAD_CHIN=k (experiment): chin masks weighted k instead of classifier.py's weight
-    weight = np.where(d["chin"], float(os.environ["HEAD_CHIN"]), d["weight"]) if "HEAD_CHIN" in os.environ else d["weight"]
     best = (np.inf, None)
     for _ in range(epochs):
         x = np.where((rng.random(len(tr)) < 0.5)[:, None, None, None], mirror[tr], maps[tr]).astype(np.float32)
-        model.fit(x, y[tr], sample_weight=weight[tr], batch_size=64, epochs=1, verbose=0)
+        model.fit(x, y[tr], sample_weight=d["weight"][tr], batch_size=64, epochs=1, verbose=0)
         loss = model.evaluate(maps[va].astype(np.float32), y[va], batch_size=256, verbose=0)
         if loss < best[0]:
             best = (loss, model.get_weights())
@@ -380,7 +378,7 @@ def head(epochs=int(os.environ.get("EPOCHS", "15"))):
     for k, (tr, va, te) in enumerate(cv_folds(d)):
         p[te] = train_head(maps, mirror, d, tr, va, epochs).p_mask(te)
         print(f"fold {k} {time.time() - t0:.0f} s", flush=True)
-    np.save(os.path.join(WORK, f"dlib_head_cv{os.environ.get('HEAD_CHIN', '')}.npy"), p)
+    np.save(os.path.join(WORK, "dlib_head_cv.npy"), p)
     print(HEADER)
     if base is not None:
         row("recipe (sweep cv_w24)", base, d, base)
