@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 import common
+import stats
 
 keras = tf.keras
 WORK = os.path.join(os.path.dirname(__file__), "work")
@@ -337,15 +338,8 @@ def fit_stack(members, x, y, w):
     regression by Newton's method on held-back faces (a small L2 keeps it defined when separable)."""
     feats = np.stack([logit(float_probs(m, x)) for m in members] + [np.ones(len(x))], 1)
     w = np.ones(len(x)) if w is None else w.astype(np.float64)
-    theta, l2 = np.zeros(feats.shape[1]), np.r_[np.full(len(members), 1e-2), 0.0]
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-feats @ theta))
-        grad = feats.T @ (w * (p - y)) / w.sum() + l2 * theta
-        hess = (feats * (w * p * (1 - p))[:, None]).T @ feats / w.sum() + np.diag(l2)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-9:
-            break
+    # L2 1e-2 on the mean weighted loss, i.e. 1e-2 * sum(w) on the summed loss stats.logistic minimises
+    theta = stats.logistic(feats, y, w, np.r_[np.full(len(members), 1e-2), 0.0] * w.sum())
     return [float(t) for t in theta[:-1]], float(theta[-1])
 
 

@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stats import mcnemar, wilson  # noqa: E402
-from sweep import CROPS, WORK, cv_folds  # noqa: E402
+from stats import logistic, mcnemar, wilson  # noqa: E402
+from sweep import CROPS, WORK, cross, cv_folds  # noqa: E402
 
 SIZE = 150  # dlib's input_rgb_image_sized<150>
 MEAN = np.array([122.782, 117.001, 104.298], np.float32)  # dlib's input layer: (pixel - mean) / 256
@@ -166,13 +166,13 @@ def meta():
     return {k: m[k] for k in ("y", "scene", "group", "chin", "judged", "weight", "split")}
 
 
-def recipe_cv():
-    """The shipped recipe's 10-fold cross-validated P(mask) (sweep.py job cv_w24), if saved."""
+def recipe_cv(n):
+    """The shipped recipe's 10-fold cross-validated P(mask) of the n faces (sweep.py job cv_w24), if saved."""
     path = os.path.join(WORK, "sweep", "run1_probs.npz")
     if not os.path.exists(path):
         return None
     z = np.load(path)
-    p = np.full(len(meta()["y"]), np.nan)
+    p = np.full(n, np.nan)
     for i in range(10):
         p[z[f"cv_w24/{i}/test"]] = z[f"cv_w24/{i}/p"]
     return p
@@ -203,15 +203,8 @@ HEADER = f"{'10-fold grouped CV':30s} {'accuracy [95 %]':>22s} {'>= 40 px':>7s} 
 
 
 def cross_splits(d):
-    """Train on one source (a tenth of its photos held back to select), test on all of the other:
-    sweep.py's cross() first repetition."""
-    out = {}
-    for a_scene, label in ((False, "crops -> scenes"), (True, "scenes -> crops")):
-        src, other = np.flatnonzero(d["scene"] == a_scene), np.flatnonzero(d["scene"] != a_scene)
-        g = np.unique(d["group"][src])
-        is_val = np.isin(d["group"][src], np.random.default_rng(100).permutation(g)[: len(g) // 10])
-        out[label] = (src[~is_val], src[is_val], other)
-    return out
+    """Train on one source, test on all of the other: sweep.py's first cross-source repetition."""
+    return {"crops -> scenes": cross(d, False, 1)[0], "scenes -> crops": cross(d, True, 1)[0]}
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -246,31 +239,15 @@ def features():
     print({k: np.concatenate(v).shape for k, v in out.items()})
 
 
-def logistic(x, y, w, lam, theta=None):
-    """Weighted L2-regularised logistic regression by Newton's method (features standardised by
-    the caller), from theta if given; returns the coefficients with the intercept last."""
-    X = np.c_[x, np.ones(len(x))]
-    theta = np.zeros(X.shape[1]) if theta is None else theta.copy()
-    reg = np.r_[np.full(x.shape[1], lam), 0.0]
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-X @ theta))
-        grad = X.T @ (w * (p - y)) + reg * theta
-        hess = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(reg + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-6:
-            break
-    return theta
-
-
 def probe_fit(x, d, tr, va):
     """The penalty with the lowest validation log-loss; returns P(mask) as a function."""
     mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
     z = (x - mu) / sd
+    X = np.c_[z[tr], np.ones(len(tr))]  # standardised features and an intercept
     y, w = (d["y"] == 1).astype(float), d["weight"].astype(float)
     best, th = None, None
     for lam in (3000.0, 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0):  # strongest first, each warm-starts the next
-        th = logistic(z[tr], y[tr], w[tr], lam, th)
+        th = logistic(X, y[tr], w[tr], np.r_[np.full(x.shape[1], lam), 0.0], th, iters=50, tol=1e-6)
         pv = np.clip(1 / (1 + np.exp(-(z[va] @ th[:-1] + th[-1]))), 1e-6, 1 - 1e-6)
         loss = -np.mean(y[va] * np.log(pv) + (1 - y[va]) * np.log(1 - pv))
         if best is None or loss < best[0]:
@@ -280,7 +257,8 @@ def probe_fit(x, d, tr, va):
 
 
 def probe():
-    d, base = meta(), recipe_cv()
+    d = meta()
+    base = recipe_cv(len(d["y"]))
     f = np.load(LEVELS)
     print(HEADER)
     if base is not None:
@@ -302,7 +280,8 @@ def pair():
     """The recipe's P(mask) averaged with the level-2 probe's (L2g2), by decision threshold: on
     the 10-fold cross-validation (after probe) and on the held-out split, where the probe is
     fitted on the training split and the recipe is the shipped int8 model."""
-    d, base = meta(), recipe_cv()
+    d = meta()
+    base = recipe_cv(len(d["y"]))
     if base is None:
         sys.exit("pair: no tools/work/sweep/run1_probs.npz (sweep.py run cv_w24 cross_cls_to_scene, on a GPU)")
     y, j, ch = d["y"] == 1, d["judged"], d["chin"]
@@ -322,8 +301,8 @@ def pair():
                       f" {int((p[cc & jj] < t).sum()):4d}/{int((cc & jj).sum()):<3d} {int((~pred & yy & jj).sum()):15d}/{int((yy & jj).sum())} {int((pred & ~yy & jj).sum()):14d}/{int((~yy & jj).sum())}")
     print(f"(held-out probe: penalty {lam:g})")
     # across sources: the probe against the recipe's first cross-source run in sweep.py (same split)
+    saved = [np.load(f) for f in (os.path.join(WORK, "sweep", f"run{r}_probs.npz") for r in (1, 2)) if os.path.exists(f)]
     for (label, (tr, va, te)), job in zip(cross_splits(d).items(), ("cross_cls_to_scene", "cross_scene_to_cls")):
-        saved = [np.load(f) for f in (os.path.join(WORK, "sweep", f"run{r}_probs.npz") for r in (1, 2)) if os.path.exists(f)]
         z = next((z for z in saved if f"{job}/0/p" in z.files), None)
         p = probe_fit(x, d, tr, va)[0](te)
         runs = {"probe": p}
@@ -370,7 +349,8 @@ def train_head(maps, mirror, d, tr, va, epochs, seed=0):
 
 
 def head(epochs=int(os.environ.get("EPOCHS", "15"))):
-    d, base = meta(), recipe_cv()
+    d = meta()
+    base = recipe_cv(len(d["y"]))
     f = np.load(LEVELS)
     maps, mirror = f["L2"], f["L2_mirror"]
     t0 = time.time()
@@ -394,10 +374,15 @@ def head(epochs=int(os.environ.get("EPOCHS", "15"))):
     q = train_head(maps, mirror, d, tr, va, epochs).p_mask(te)
     shipped = shipped_int8(te)
     for label, pm in (("head (float)", q), ("shipped ResNet (int8)", shipped), ("mean of both", (q + shipped) / 2)):
-        ok = (pm >= 0.5) == y[te]
-        print(f"held-out split, {label}: {100 * ok.mean():.2f} % ({int((~ok).sum())} errors of {len(te)}), faces >= 40 px {100 * ok[d['judged'][te]].mean():.2f} %,"
-              f" chin masks caught {int((pm[d['chin'][te]] < 0.5).sum())}/{int(d['chin'][te].sum())}")
+        held_out_line(label, pm, d, te)
     print(f"{time.time() - t0:.0f} s in all")
+
+
+def held_out_line(label, p, d, te):
+    """Accuracy, errors, faces >= 40 px and chin masks caught of P(mask) p on the held-out faces te."""
+    ok = (p >= 0.5) == (d["y"][te] == 1)
+    print(f"held-out split, {label}: {100 * ok.mean():.2f} % ({int((~ok).sum())} errors of {len(te)}), faces >= 40 px {100 * ok[d['judged'][te]].mean():.2f} %,"
+          f" chin masks caught {int((p[d['chin'][te]] < 0.5).sum())}/{int(d['chin'][te].sum())}")
 
 
 def shipped_int8(idx):
@@ -433,28 +418,20 @@ def int8():
     it.allocate_tensors()
     i = it.get_input_details()[0]
     o = next(o for o in it.get_output_details() if len(o["shape"]) == 4)
-    (si, zi), (so, zo) = i["quantization"], o["quantization"]
-    test = x[te[:200]]
-    want = body.predict(test.astype(np.float32), verbose=0)
-    cos = []
-    for k in range(len(test)):
-        it.set_tensor(i["index"], np.clip(np.round(test[k] / si + zi), -128, 127).astype(np.int8)[None])
-        it.invoke()
-        a, b = want[k].ravel(), (it.get_tensor(o["index"])[0].astype(np.float32) - zo) * so
-        cos.append(a @ b.ravel() / np.linalg.norm(a) / np.linalg.norm(b))
-    print(f"level-2 map, int8 vs float on 200 held-out faces: cosine median {np.median(cos):.4f}, lowest {np.min(cos):.4f}; {len(q)} bytes")
-    p = {"float": trained.p_mask(te), "int8": np.empty(len(te))}
     po = next(o for o in it.get_output_details() if len(o["shape"]) == 2)
-    (sp, zp) = po["quantization"]
-    for k, idx in enumerate(te):
+    (si, zi), (so, zo), (sp, zp) = i["quantization"], o["quantization"], po["quantization"]
+    want = body.predict(x[te[:200]].astype(np.float32), verbose=0)
+    cos, p8 = [], np.empty(len(te))
+    for k, idx in enumerate(te):  # one invoke per face: its P(mask), and for the first 200 its map
         it.set_tensor(i["index"], np.clip(np.round(x[idx] / si + zi), -128, 127).astype(np.int8)[None])
         it.invoke()
-        p["int8"][k] = (it.get_tensor(po["index"])[0, 1].astype(np.float32) - zp) * sp
-    y = d["y"][te] == 1
-    for k, v in p.items():
-        ok = (v >= 0.5) == y
-        print(f"held-out split, head {k}: {100 * ok.mean():.2f} % ({int((~ok).sum())} errors of {len(te)}), faces >= 40 px"
-              f" {100 * ok[d['judged'][te]].mean():.2f} %, chin masks caught {int((v[d['chin'][te]] < 0.5).sum())}/{int(d['chin'][te].sum())}")
+        p8[k] = (it.get_tensor(po["index"])[0, 1].astype(np.float32) - zp) * sp
+        if k < len(want):
+            a, b = want[k].ravel(), ((it.get_tensor(o["index"])[0].astype(np.float32) - zo) * so).ravel()
+            cos.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    print(f"level-2 map, int8 vs float on 200 held-out faces: cosine median {np.median(cos):.4f}, lowest {np.min(cos):.4f}; {len(q)} bytes")
+    held_out_line("head float", trained.p_mask(te), d, te)
+    held_out_line("head int8", p8, d, te)
     shipped = open(os.path.join(classifier.OUT, "mask_resnet_int8.tflite"), "rb").read()
     its = {"shipped ResNet-10 96 px": tf.lite.Interpreter(model_content=shipped, num_threads=1), "dlib body to level 2 + head, 150 px": tf.lite.Interpreter(model_content=q, num_threads=1)}
     ts = {k: [] for k in its}
