@@ -7,6 +7,7 @@ measures float vs int8 on a held-out split and across sources.
     ARCH=ensemble COMBINE=stack SHIP=0 python tools/classifier.py # combiner fitted on validation
     ARCH=imagenet SHIP=0 python tools/classifier.py      # body initialised from ImageNet
     ARCH=ensemble COMBINE=min MEMBERS=resnet,imagenet SHIP=0 python tools/classifier.py
+    ARCH=ensemble MEMBERS=resnet,dlib_frozen SHIP=0 python tools/classifier.py  # + dlib face body
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
     LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
     POOL=2 SHIP=0 python tools/classifier.py             # the ResNet sees every face at 48 px
@@ -37,6 +38,9 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "models", "quantized")
 SIZE = int(os.environ.get("SIZE", "96"))
 WIDTH = int(os.environ.get("WIDTH", "24"))
 EPOCHS = int(os.environ.get("EPOCHS", "30"))
+# the dlib_frozen member trains only its head on a fixed body: 15 epochs, as dlib_resnet.py head
+# measured it (each epoch runs the 150 px body on every training face, about 4x the ResNet's epoch)
+DLIB_EPOCHS = int(os.environ.get("DLIB_EPOCHS", "15"))
 # training weight of mask_weared_incorrect faces: only ~80 of them teach "a mask below the nose
 # is no mask" (held-out, int8: 18 epochs at weight 1 read 1 of 9 as no mask; 30 at 4 read 8)
 INCORRECT_WEIGHT = float(os.environ.get("INCORRECT_WEIGHT", "4"))
@@ -48,7 +52,8 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 # ARCH=imagenet: the same, but the body starts from the ImageNet MobileNet-0.25 that RetinaFace
 # itself was trained from (general features, no face data; experiment).
 # ARCH=ensemble: the models named in MEMBERS (default the ResNet and the frozen RetinaFace-body
-# model; also retina, imagenet, imagenet_frozen), trained apart, their
+# model; also retina, imagenet, imagenet_frozen, and dlib_frozen: dlib's face-recognition ResNet up
+# to its 8 x 8 x 128 level, frozen, then one residual block; tools/dlib_resnet.py), trained apart, their
 # probabilities combined inside one graph (same input and output tensors as either alone):
 # COMBINE=mean averages them, COMBINE=min takes the lower P(mask), so either member can say no mask,
 # COMBINE=stack weighs the members' logits by a logistic regression fitted on the validation split
@@ -57,7 +62,7 @@ ARCH = os.environ.get("ARCH", "resnet")
 COMBINE = os.environ.get("COMBINE", "mean")
 # a typo must not silently train the default model under a misleading report name
 MEMBERS = os.environ.get("MEMBERS", "resnet,retina_frozen").split(",")
-MEMBER_ARCHS = ("resnet", "retina", "retina_frozen", "imagenet", "imagenet_frozen")
+MEMBER_ARCHS = ("resnet", "retina", "retina_frozen", "imagenet", "imagenet_frozen", "dlib_frozen")
 if ARCH not in ("resnet", "retina", "imagenet", "ensemble") or COMBINE not in ("mean", "min", "stack"):
     sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina, imagenet or ensemble; COMBINE is mean, min or stack")
 if not set(MEMBERS) <= set(MEMBER_ARCHS) or len(MEMBERS) < 2:
@@ -319,7 +324,23 @@ def pretrained_hybrid(size, width, freeze, source="retina"):
     return classifier_head(inp, x, f"mask_{prefix}{STAGE}{'f' if freeze else ''}_res_{size}_w{width}")
 
 
+def dlib_hybrid(size):
+    """dlib's face-recognition ResNet (face-pretrained, public domain; tools/dlib_resnet.py) up to
+    its 8 x 8 x 128 level, frozen, then one residual block of 256 channels and global average
+    pooling: the head measured by dlib_resnet.py head. The body reads 150 px; another SIZE is
+    resized to it inside the graph, so the ensemble keeps one input tensor."""
+    import dlib_resnet
+
+    body = dlib_resnet.build(upto=2)
+    body.trainable = False
+    inp = keras.Input((size, size, 3), name="face_rgb")
+    x = inp if size == dlib_resnet.SIZE else keras.layers.Resizing(dlib_resnet.SIZE, dlib_resnet.SIZE, "bilinear")(inp)
+    return classifier_head(inp, basic_block(body(x), 256, 2), f"mask_dlib2f_res_{size}")
+
+
 def build_model(arch):
+    if arch == "dlib_frozen":
+        return dlib_hybrid(SIZE)
     if arch in ("retina", "imagenet"):
         return pretrained_hybrid(SIZE, WIDTH, FREEZE, arch)
     if arch in ("retina_frozen", "imagenet_frozen"):
@@ -466,7 +487,7 @@ def fit(xtr, ytr, xva, yva, wtr, wva, report, prefix):
     coefficients go into report under prefix."""
     if ARCH != "ensemble":
         return train(xtr, ytr, xva, yva, EPOCHS, wtr), []
-    members = [train(xtr, ytr, xva, yva, EPOCHS, wtr, arch) for arch in MEMBERS]
+    members = [train(xtr, ytr, xva, yva, DLIB_EPOCHS if arch == "dlib_frozen" else EPOCHS, wtr, arch) for arch in MEMBERS]
     stack = None
     if COMBINE == "stack":
         stack = fit_stack(members, xva, yva, wva)
