@@ -8,6 +8,7 @@ measures float vs int8 on a held-out split and across sources.
     ARCH=imagenet SHIP=0 python tools/classifier.py      # body initialised from ImageNet
     ARCH=ensemble COMBINE=min MEMBERS=resnet,imagenet SHIP=0 python tools/classifier.py
     ARCH=ensemble MEMBERS=resnet,dlib_frozen SHIP=0 python tools/classifier.py  # + dlib face body
+    ARCH=dlib_frozen LOWRES=0.3 SHIP=0 TAG=_lr30 python tools/classifier.py     # that member alone, far faces
     SEED=1 CROSS=0 SHIP=0 python tools/classifier.py     # the same recipe under another seed
     LOWRES=0.3 SHIP=0 python tools/classifier.py         # far faces: training faces resampled small
     POOL=2 SHIP=0 python tools/classifier.py             # the ResNet sees every face at 48 px
@@ -51,6 +52,8 @@ SHIP = os.environ.get("SHIP", "1") == "1"
 # residual block of 8*WIDTH channels and global average pooling (experiment, see models/README.md).
 # ARCH=imagenet: the same, but the body starts from the ImageNet MobileNet-0.25 that RetinaFace
 # itself was trained from (general features, no face data; experiment).
+# ARCH=dlib_frozen: dlib's face-recognition ResNet, frozen, and one trained block alone (the
+# ensemble member below; experiment), DLIB_EPOCHS epochs.
 # ARCH=ensemble: the models named in MEMBERS (default the ResNet and the frozen RetinaFace-body
 # model; also retina, imagenet, imagenet_frozen, and dlib_frozen: dlib's face-recognition ResNet up
 # to its 8 x 8 x 128 level, frozen, then one residual block; tools/dlib_resnet.py), trained apart, their
@@ -63,8 +66,8 @@ COMBINE = os.environ.get("COMBINE", "mean")
 # a typo must not silently train the default model under a misleading report name
 MEMBERS = os.environ.get("MEMBERS", "resnet,retina_frozen").split(",")
 MEMBER_ARCHS = ("resnet", "retina", "retina_frozen", "imagenet", "imagenet_frozen", "dlib_frozen")
-if ARCH not in ("resnet", "retina", "imagenet", "ensemble") or COMBINE not in ("mean", "min", "stack"):
-    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina, imagenet or ensemble; COMBINE is mean, min or stack")
+if ARCH not in ("resnet", "retina", "imagenet", "dlib_frozen", "ensemble") or COMBINE not in ("mean", "min", "stack"):
+    sys.exit(f"ARCH={ARCH} COMBINE={COMBINE}: ARCH is resnet, retina, imagenet, dlib_frozen or ensemble; COMBINE is mean, min or stack")
 if not set(MEMBERS) <= set(MEMBER_ARCHS) or len(MEMBERS) < 2:
     sys.exit(f"MEMBERS={','.join(MEMBERS)}: two or more of {', '.join(MEMBER_ARCHS)}")
 TAG = os.environ.get("TAG", "")  # suffix of this run's file names in tools/work
@@ -482,12 +485,18 @@ def train(xtr, ytr, xva, yva, epochs, wtr=None, arch=ARCH):
     return model
 
 
+def epochs_of(arch):
+    """dlib_frozen trains only a head on a fixed body (DLIB_EPOCHS); the rest EPOCHS (an
+    ensemble's report shows EPOCHS, its ResNet member's)."""
+    return DLIB_EPOCHS if arch == "dlib_frozen" else EPOCHS
+
+
 def fit(xtr, ytr, xva, yva, wtr, wva, report, prefix):
     """The model to quantize, and its members when it is an ensemble (else []). A stack's
     coefficients go into report under prefix."""
     if ARCH != "ensemble":
-        return train(xtr, ytr, xva, yva, EPOCHS, wtr), []
-    members = [train(xtr, ytr, xva, yva, DLIB_EPOCHS if arch == "dlib_frozen" else EPOCHS, wtr, arch) for arch in MEMBERS]
+        return train(xtr, ytr, xva, yva, epochs_of(ARCH), wtr), []
+    members = [train(xtr, ytr, xva, yva, epochs_of(arch), wtr, arch) for arch in MEMBERS]
     stack = None
     if COMBINE == "stack":
         stack = fit_stack(members, xva, yva, wva)
@@ -567,7 +576,7 @@ def main():
     t0 = time.time()
     seed_all()
     faces = json.load(open(os.path.join(WORK, "faces.json")))["faces"]
-    report = {"size": SIZE, "width": WIDTH, "epochs": EPOCHS, "incorrect_weight": INCORRECT_WEIGHT}
+    report = {"size": SIZE, "width": WIDTH, "epochs": epochs_of(ARCH), "incorrect_weight": INCORRECT_WEIGHT}
     sp = splits(faces)
     data = {k: load_crops(v, SIZE) for k, v in sp.items()}
     print({k: len(v[0]) for k, v in data.items()}, flush=True)
