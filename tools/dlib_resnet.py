@@ -316,12 +316,10 @@ def head_model(width=256):
     dropout, a 2-way softmax: the part trained for masks on top of the frozen face body."""
     import keras
 
+    import classifier
+
     inp = keras.Input((8, 8, 128))
-    y = keras.layers.Conv2D(width, 3, 2, padding="same", use_bias=False)(inp)
-    y = keras.layers.ReLU()(keras.layers.BatchNormalization()(y))
-    y = keras.layers.BatchNormalization()(keras.layers.Conv2D(width, 3, 1, padding="same", use_bias=False)(y))
-    sc = keras.layers.BatchNormalization()(keras.layers.Conv2D(width, 1, 2, use_bias=False)(inp))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(keras.layers.Add()([y, sc])))
+    x = keras.layers.GlobalAveragePooling2D()(classifier.basic_block(inp, width, 2))
     return keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Dropout(0.3)(x)))
 
 
