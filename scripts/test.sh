@@ -2,7 +2,8 @@
 # The project's test command (README, .ci/run): formatting, lints, every test on the host with
 # the shipped models, then — when the aarch64 toolchain is set up (scripts/setup.sh --arm) — the
 # whole suite again cross-compiled for aarch64 and run under qemu-user as a Cortex-A72 (Pi 4),
-# with 1 inference thread (LiteRT hangs with 2 under qemu-user).
+# with 1 inference thread (LiteRT hangs with 2 under qemu-user), one test per process so the
+# slow emulated ones overlap (scripts/qemu/test-aarch64.sh).
 # Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-g
   && command -v qemu-aarch64-static >/dev/null \
   && [ -f .tflite/aarch64-unknown-linux-gnu/libLiteRt.so ]; then
   echo "== aarch64 (emulated, qemu-aarch64 -cpu cortex-a72, 1 thread) =="
-  cargo test --release --target aarch64-unknown-linux-gnu
+  scripts/qemu/test-aarch64.sh
   echo "== aarch64 release bundle =="
   scripts/test-bundle.sh aarch64-unknown-linux-gnu
 else
