@@ -42,7 +42,13 @@ total=0
 for b in "${built[@]}"; do
   kind=${b%% *}
   exe=${b#* }
-  names=$("$runner" "$exe" --list --format terse 2>/dev/null | sed -n 's/: test$//p')
+  # a binary that cannot even list its tests (a missing runtime library) fails the run here
+  if ! "$runner" "$exe" --list --format terse >"$logs/list" 2>&1; then
+    echo "test-aarch64: $exe cannot list its tests:" >&2
+    cat "$logs/list" >&2
+    exit 1
+  fi
+  names=$(sed -n 's/: test$//p' "$logs/list")
   n=$(printf '%s' "$names" | grep -c . || true)
   total=$((total + n))
   [ "$n" -gt 0 ] || continue
