@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the test suite for aarch64 and runs it under qemu-user (run-aarch64.sh: Cortex-A72,
-# 1 inference thread), one test per process, MASKGATE_TEST_JOBS (default: CPU count) at a time.
+# 1 inference thread), one integration test per process (unit tests: one process per binary),
+# MASKGATE_TEST_JOBS (default: CPU count) processes at a time.
 #
 # Why not `cargo test --target ...`: cargo runs the test binaries one after another, and under
 # emulation a few single tests (the 100-photo scene slice, the 93-frame door sequence, the
 # 96-frame door loop of the allocation test: 397, 306 and 283 s in one run here) keep one core
 # busy while the other idles. One process per test, the slow ones started first, lets them
-# overlap (the emulated suite took 1279 s under cargo, 875 s here with a worse order). Each test's
-# output goes to a log that is printed when it fails; a test that is listed but does not
-# report exactly one pass counts as failed, so a renamed or filtered-out test cannot pass.
+# overlap (the emulated suite on the 2-core build machine: 1279 s under cargo, 841 s this way,
+# one full CI run each). Each test's output goes to a log that is printed when it fails; a test
+# that is listed but does not report exactly one pass counts as failed, so a renamed or
+# filtered-out test cannot pass.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=aarch64-unknown-linux-gnu
