@@ -69,22 +69,23 @@ cat "$logs/rest" >>"$logs/queue"
 echo "test-aarch64: $total tests in ${#built[@]} binaries, $(( $(wc -l <"$logs/queue") / 3 )) processes, $jobs at a time"
 
 run_one() {
-  local exe=$1 name=$2 want=$3 bin label log t0 rc=0
+  local exe=$1 name=$2 want=$3 bin label log t0 dt rc=0 filter=()
   bin=$(basename "$exe")
   bin=${bin%-*}
-  label=$name
-  [ "$name" != - ] || label="($want tests)"
+  if [ "$name" = - ]; then
+    label="($want tests)"
+  else
+    label=$name
+    filter=(--exact "$name" --test-threads 1)
+  fi
   log=$LOGS/$bin.$label.log
   t0=$(date +%s)
-  if [ "$name" = - ]; then
-    "$RUNNER" "$exe" >"$log" 2>&1 || rc=$?
-  else
-    "$RUNNER" "$exe" --exact "$name" --test-threads 1 >"$log" 2>&1 || rc=$?
-  fi
+  "$RUNNER" "$exe" "${filter[@]}" >"$log" 2>&1 || rc=$?
+  dt=$(( $(date +%s) - t0 ))
   if [ $rc -eq 0 ] && grep -q "^test result: ok\. $want passed; 0 failed" "$log"; then
-    echo "ok     $(( $(date +%s) - t0 )) s  $bin::$label"
+    echo "ok     $dt s  $bin::$label"
   else
-    echo "FAILED $(( $(date +%s) - t0 )) s  $bin::$label (exit $rc)"
+    echo "FAILED $dt s  $bin::$label (exit $rc)"
     echo "$log" >>"$LOGS/failed"
   fi
 }
