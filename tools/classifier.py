@@ -16,6 +16,9 @@ measures float vs int8 on a held-out split and across sources.
     DISTILL=0.5 MEMBERS=resnet,imagenet COMBINE=min CROSS=0 SHIP=0 python tools/classifier.py
                                                          # the ResNet learns from an ensemble's P(mask)
     MIXUP=0.2 SHIP=0 python tools/classifier.py          # training faces blended in pairs (mixup)
+    LOWRES=0.3 SYN_CHIN=0.5 CROSS=cls SHIP=0 python tools/classifier.py
+                                                         # held-out, then only crops -> scenes
+    SYN_CHIN=0.5 HELDOUT=0 CROSS=cls SHIP=0 python tools/classifier.py  # only crops -> scenes
 
 Splits (after de-duplication in faces.py), grouped by source image so faces of one photo never
 straddle splits: held-out = 80 / 10 / 10 train / val / test over both sources; cross-source =
@@ -86,8 +89,16 @@ EMA = float(os.environ.get("EMA", "0"))
 # taken from a teacher that reads the same augmented face: the MEMBERS combined by COMBINE (mean
 # or min), rebuilt from the float weights an earlier ARCH=ensemble run left in tools/work. The
 # teacher was trained on the held-out training split, so this needs CROSS=0.
-# CROSS=1 (default): also train on one source and test on the other, both ways
-CROSS = os.environ.get("CROSS", "1") == "1"
+# CROSS=1 (default): also train on one source and test on the other, both ways; CROSS=cls or
+# CROSS=scene: only the direction trained on that source (an experiment aimed at one direction)
+CROSS_DIRS = {"1": (("cls", "scene"), ("scene", "cls")), "0": (), "cls": (("cls", "scene"),), "scene": (("scene", "cls"),)}
+if os.environ.get("CROSS", "1") not in CROSS_DIRS:
+    sys.exit(f"CROSS must be one of {', '.join(CROSS_DIRS)}")
+CROSS = CROSS_DIRS[os.environ.get("CROSS", "1")]
+# HELDOUT=0 (experiment): skip the held-out model and measure only the CROSS direction(s)
+HELDOUT = os.environ.get("HELDOUT", "1") == "1"
+if not HELDOUT and (SHIP or not CROSS):
+    sys.exit("HELDOUT=0 needs SHIP=0 and CROSS=1, cls or scene: the shipped model is the held-out one")
 DISTILL = float(os.environ.get("DISTILL", "0"))
 DISTILL_T = float(os.environ.get("DISTILL_T", "2"))  # temperature: the teacher's log-odds divided by T
 # MIXUP=alpha (experiment, off when shipped): each training face is blended with another face of
@@ -573,11 +584,9 @@ def float_probs(model, x):
     return model.predict(x.astype(np.float32), batch_size=128, verbose=0)[:, 1]
 
 
-def main():
-    t0 = time.time()
-    seed_all()
-    faces = json.load(open(os.path.join(WORK, "faces.json")))["faces"]
-    report = {"size": SIZE, "width": WIDTH, "epochs": epochs_of(ARCH), "incorrect_weight": INCORRECT_WEIGHT}
+def held_out(faces, report, probs):
+    """Trains on the held-out split's training faces and measures float and int8 on its test
+    faces; returns the model's name and its int8 flatbuffer."""
     sp = splits(faces)
     data = {k: load_crops(v, SIZE) for k, v in sp.items()}
     print({k: len(v[0]) for k, v in data.items()}, flush=True)
@@ -590,7 +599,7 @@ def main():
     calib = data["train"][0][np.random.default_rng(common.SEED).permutation(len(data["train"][0]))[:300]]
     q = to_int8(model, calib)
     xte, yte = data["test"]
-    probs = {"heldout_test_y": yte}  # per-face probabilities, for analysis without retraining
+    probs["heldout_test_y"] = yte
     report.update(member_metrics("heldout_test", members, xte, yte, probs))
     report["heldout_test_float"] = metrics(float_probs(model, xte), yte)
     p_te = tflite_probs(q, xte)
@@ -607,26 +616,36 @@ def main():
         ts.append(time.perf_counter() - t)
     report["int8_invoke_ms_1thread_median"] = round(1000 * float(np.median(ts)), 3)
     print(json.dumps(report, indent=1), flush=True)
-    name = model.name + TAG
-    if CROSS:
-        # cross-source generalisation: train on one source, test on all of the other
-        for a, b in (("cls", "scene"), ("scene", "cls")):
-            tr = [f for f in faces if f["src"] == a]
-            te = [f for f in faces if f["src"] == b]
-            trs = splits(tr)
-            xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
-            xv, yv = load_crops(trs["val"], SIZE)
-            xb, yb = load_crops(te, SIZE)
-            m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]), weights(trs["val"]), report, f"cross_train_{a}_test_{b}")
-            qb = to_int8(m, xa[:300])
-            probs[f"cross_train_{a}_test_{b}_y"] = yb
-            report.update(member_metrics(f"cross_train_{a}_test_{b}", ms, xb, yb, probs))
-            report[f"cross_train_{a}_test_{b}_float"] = metrics(float_probs(m, xb), yb)
-            pb = tflite_probs(qb, xb)
-            probs[f"cross_train_{a}_test_{b}_int8"] = pb
-            report[f"cross_train_{a}_test_{b}_int8"] = metrics(pb, yb)
-            report.update(subset_metrics(f"cross_train_{a}_test_{b}_int8", pb, yb, te))
-            print(a, "->", b, report[f"cross_train_{a}_test_{b}_int8"], flush=True)
+    return model.name, q
+
+
+def main():
+    t0 = time.time()
+    seed_all()
+    faces = json.load(open(os.path.join(WORK, "faces.json")))["faces"]
+    report = {"size": SIZE, "width": WIDTH, "epochs": epochs_of(ARCH), "incorrect_weight": INCORRECT_WEIGHT}
+    probs = {}  # per-face probabilities, for analysis without retraining
+    name, q = held_out(faces, report, probs) if HELDOUT else (None, None)
+    # cross-source generalisation: train on one source, test on all of the other
+    for a, b in CROSS:
+        tr = [f for f in faces if f["src"] == a]
+        te = [f for f in faces if f["src"] == b]
+        trs = splits(tr)
+        xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
+        xv, yv = load_crops(trs["val"], SIZE)
+        xb, yb = load_crops(te, SIZE)
+        m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]), weights(trs["val"]), report, f"cross_train_{a}_test_{b}")
+        qb = to_int8(m, xa[:300])
+        probs[f"cross_train_{a}_test_{b}_y"] = yb
+        report.update(member_metrics(f"cross_train_{a}_test_{b}", ms, xb, yb, probs))
+        report[f"cross_train_{a}_test_{b}_float"] = metrics(float_probs(m, xb), yb)
+        pb = tflite_probs(qb, xb)
+        probs[f"cross_train_{a}_test_{b}_int8"] = pb
+        report[f"cross_train_{a}_test_{b}_int8"] = metrics(pb, yb)
+        report.update(subset_metrics(f"cross_train_{a}_test_{b}_int8", pb, yb, te))
+        print(a, "->", b, report[f"cross_train_{a}_test_{b}_int8"], flush=True)
+        name = name or m.name
+    name += TAG
     report["seconds"] = round(time.time() - t0)
     os.makedirs(WORK, exist_ok=True)
     json.dump(report, open(os.path.join(WORK, f"{name}_report.json"), "w"), indent=1)
