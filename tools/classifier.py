@@ -92,9 +92,9 @@ EMA = float(os.environ.get("EMA", "0"))
 # CROSS=1 (default): also train on one source and test on the other, both ways; CROSS=cls or
 # CROSS=scene: only the direction trained on that source (an experiment aimed at one direction)
 CROSS_DIRS = {"1": (("cls", "scene"), ("scene", "cls")), "0": (), "cls": (("cls", "scene"),), "scene": (("scene", "cls"),)}
-if os.environ.get("CROSS", "1") not in CROSS_DIRS:
+CROSS = CROSS_DIRS.get(os.environ.get("CROSS", "1"))
+if CROSS is None:
     sys.exit(f"CROSS must be one of {', '.join(CROSS_DIRS)}")
-CROSS = CROSS_DIRS[os.environ.get("CROSS", "1")]
 # HELDOUT=0 (experiment): skip the held-out model and measure only the CROSS direction(s)
 HELDOUT = os.environ.get("HELDOUT", "1") == "1"
 if not HELDOUT and (SHIP or not CROSS):
