@@ -628,22 +628,23 @@ def main():
     name, q = held_out(faces, report, probs) if HELDOUT else (None, None)
     # cross-source generalisation: train on one source, test on all of the other
     for a, b in CROSS:
+        key = f"cross_train_{a}_test_{b}"
         tr = [f for f in faces if f["src"] == a]
         te = [f for f in faces if f["src"] == b]
         trs = splits(tr)
         xa, ya = load_crops(trs["train"] + trs["test"], SIZE)
         xv, yv = load_crops(trs["val"], SIZE)
         xb, yb = load_crops(te, SIZE)
-        m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]), weights(trs["val"]), report, f"cross_train_{a}_test_{b}")
+        m, ms = fit(xa, ya, xv, yv, weights(trs["train"] + trs["test"]), weights(trs["val"]), report, key)
         qb = to_int8(m, xa[:300])
-        probs[f"cross_train_{a}_test_{b}_y"] = yb
-        report.update(member_metrics(f"cross_train_{a}_test_{b}", ms, xb, yb, probs))
-        report[f"cross_train_{a}_test_{b}_float"] = metrics(float_probs(m, xb), yb)
+        probs[f"{key}_y"] = yb
+        report.update(member_metrics(key, ms, xb, yb, probs))
+        report[f"{key}_float"] = metrics(float_probs(m, xb), yb)
         pb = tflite_probs(qb, xb)
-        probs[f"cross_train_{a}_test_{b}_int8"] = pb
-        report[f"cross_train_{a}_test_{b}_int8"] = metrics(pb, yb)
-        report.update(subset_metrics(f"cross_train_{a}_test_{b}_int8", pb, yb, te))
-        print(a, "->", b, report[f"cross_train_{a}_test_{b}_int8"], flush=True)
+        probs[f"{key}_int8"] = pb
+        report[f"{key}_int8"] = metrics(pb, yb)
+        report.update(subset_metrics(f"{key}_int8", pb, yb, te))
+        print(a, "->", b, report[f"{key}_int8"], flush=True)
         name = name or m.name
     name += TAG
     report["seconds"] = round(time.time() - t0)
