@@ -107,9 +107,9 @@ fn main() {
 
     // the kiosk's start-up begins here: load models, open the source, run
     let t_start = Instant::now();
-    let dir = models::repo_models_dir();
+    let models_dir = models::repo_models_dir();
     let choice = models::Choice {
-        dir: Some(&dir),
+        dir: Some(&models_dir),
         ..models::Choice::default()
     };
     let (det, cls) = models::resolve(choice, (w, h)).unwrap();
