@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Rebuilds every shipped model and its report from ../shared (CPU only, fixed seeds):
-#   detectors (export) -> classifier faces (cropped by the shipped int8 detector) -> classifier
-#   -> detector evaluation. Needs a venv with tools/requirements.txt (tools/setup-venv.sh).
+#   detector fine-tuning -> detectors (export) -> classifier faces (cropped by the shipped int8
+#   detector) -> classifier -> detector evaluation. Needs a venv with tools/requirements.txt (tools/setup-venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PY:-.venv/bin/python}
 mkdir -p work
 t0=$(date +%s)
+$PY detector_train.py
 $PY detector.py export
 $PY faces.py
 $PY classifier.py

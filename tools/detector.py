@@ -1,15 +1,23 @@
-"""Exports the int8 RetinaFace detectors and measures them against float on the 853-image scene set.
+"""Exports the int8 RetinaFace detectors and measures them on the scene set's held-out split.
 
-    python tools/detector.py export   # writes models/quantized/retinaface_mnet025_{W}x{H}_int8.tflite
-    python tools/detector.py eval     # face AP@0.5 / recall, float vs int8, -> tools/work/detector_eval.json
-                                      # int8 twice: Python's TFLite interpreter and the shipped
-                                      # runtime through the maskgate binary (target/release)
+    python tools/detector.py export   # fine-tuned weights (detector_train.py) -> models/quantized/
+                                      #   retinaface_mnet025_{W}x{H}_int8.tflite; official weights,
+                                      #   exported the same way, -> tools/work/ for the comparison
+    python tools/detector.py eval     # per face class (masked / unmasked / incorrect) and size:
+                                      #   AP@0.5, recall at score 0.5 and at a fixed false-positive
+                                      #   rate, false positives on face-free photos; official vs
+                                      #   fine-tuned, float vs int8 (Python's TFLite interpreter and
+                                      #   the shipped runtime through target/release/maskgate)
+                                      #   -> tools/work/detector_eval.json
+    python tools/detector.py framing  # the shipped classifier on the official and the fine-tuned
+                                      #   int8 boxes (held-out faces both find), box size, landmarks
 """
-import subprocess
+import argparse
+import functools
 import json
 import os
+import subprocess
 import random
-import sys
 import time
 
 import numpy as np
@@ -26,17 +34,24 @@ WORK = os.path.join(os.path.dirname(__file__), "work")
 CALIB_N = int(os.environ.get("CALIB_N", "300"))
 
 
-def det_path(W, H, kind="int8"):
-    if kind == "int8":
+def det_path(W, H, kind="int8", official=False):
+    """The shipped int8 detector, or the float model / official-weights comparison in tools/work."""
+    if kind == "int8" and not official:
         return os.path.join(OUT, f"retinaface_mnet025_{W}x{H}_int8.tflite")
-    return os.path.join(WORK, f"retinaface_mnet025_{W}x{H}_float.tflite")
+    return os.path.join(WORK, f"retinaface_mnet025_{W}x{H}{'_official' if official else ''}_{kind}.tflite")
 
 
 CALIB = os.environ.get("CALIB", "scene")
 
 
+def split(i):
+    """Scene image i (sorted by annotation name, one photo = one group): 'train' for the
+    fine-tuning (detector_train.py), 'heldout' for measuring only (never trained or calibrated on)."""
+    return "heldout" if i % 3 == 2 else "train"
+
+
 def is_calibration_scene(i):
-    """Every third scene image calibrates; the other two thirds stay unseen for the held-out AP."""
+    """Every third scene image calibrates (a third of the training split, as before fine-tuning)."""
     return i % 3 == 0
 
 
@@ -52,26 +67,32 @@ def calibration_images():
     return files[:CALIB_N]
 
 
-def export():
+def export(weights, which=("official", "tuned"), float_only=False):
+    """int8 (and float) detectors at every size: the fine-tuned weights to models/quantized/, the
+    official weights, exported the same way, to tools/work/ for the comparison."""
     os.makedirs(OUT, exist_ok=True)
     os.makedirs(WORK, exist_ok=True)
     calib = calibration_images()
     for W, H in SIZES:
-        model = retinaface_keras.build(H, W)
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        with open(det_path(W, H, "float"), "wb") as f:
-            f.write(conv.convert())
+        for kind in which:
+            official = kind == "official"
+            model = retinaface_keras.build(H, W, weights=None if official else weights)
+            conv = tf.lite.TFLiteConverter.from_keras_model(model)
+            with open(det_path(W, H, "float", official), "wb") as f:
+                f.write(conv.convert())
+            if float_only:
+                continue
 
-        def rep():
-            for p in calib:
-                canvas, _ = common.letterbox(common.load_rgb(p), H, W)
-                yield [canvas[None]]
+            def rep():
+                for p in calib:
+                    canvas, _ = common.letterbox(common.load_rgb(p), H, W)
+                    yield [canvas[None]]
 
-        t0 = time.time()
-        data = quantize_int8(model, rep, RANGES)
-        with open(det_path(W, H), "wb") as f:
-            f.write(data)
-        print(f"{W}x{H}: int8 {len(data)} bytes, calibrated on {len(calib)} images ({RANGES} ranges) in {time.time()-t0:.0f}s")
+            t0 = time.time()
+            data = quantize_int8(model, rep, RANGES)
+            with open(det_path(W, H, "int8", official), "wb") as f:
+                f.write(data)
+            print(f"{W}x{H} {kind}: int8 {len(data)} bytes, calibrated on {len(calib)} images ({RANGES} ranges) in {time.time()-t0:.0f}s")
 
 
 # Activation ranges: "global" = TFLite's default (min / max over the whole calibration set);
@@ -200,69 +221,213 @@ class MaskgateRunner:
         return self.dets[path], self.ms[path] / 1000
 
 
-def evaluate(runner, items, op_thresh=0.5):
-    scores, tps, n_gt, hit_at_op = [], [], 0, 0
-    t = []
-    for path, boxes in items:
+# Face classes of the scene set, as the door cares about them, and face sizes: box width in a
+# 640x480 frame (the kiosk's camera), whatever the detector's input size.
+CLASSES = {"with_mask": "masked", "without_mask": "unmasked", "mask_weared_incorrect": "incorrect"}
+SIZE_BINS = [(0, 20), (20, 40), (40, 80), (80, 1e9)]
+BIN_NAMES = ["<20", "20-40", "40-80", ">=80"]
+FP_PER_IMAGE = 0.2  # the fixed false-positive rate at which recall is also read
+
+
+def face_free_images():
+    """Licensed photos without a human face (scikit-image's bundled data: a cat, a horse, coffee,
+    coins, a rocket, textures, micrographs...), for false positives."""
+    import skimage
+
+    base = os.path.join(os.path.dirname(skimage.__file__), "data")
+    skip = {"astronaut.png", "camera.png", "no_time_for_that_tiny.gif"}  # people
+    return sorted(os.path.join(base, f) for f in os.listdir(base)
+                  if f.lower().endswith((".png", ".jpg")) and f not in skip)
+
+
+@functools.lru_cache(maxsize=None)
+def image_size(path):
+    return common.load_rgb(path).shape[:2]
+
+
+def detections(runner, paths):
+    """Per path: (N, 5) [x1 y1 x2 y2 score] at score >= 0.02, under the product's limits."""
+    out = {}
+    for p in paths:
         if hasattr(runner, "detect_path"):
-            dets, dt = runner.detect_path(path)
-            t.append(dt)
+            out[p] = runner.detect_path(p)[0][:, :5]
         else:
-            img = common.load_rgb(path)
-            t0 = time.perf_counter()
-            dets = runner.detect(img, top_k=MAX_CANDIDATES)[:MAX_FACES]
-            t.append(time.perf_counter() - t0)
+            out[p] = runner.detect(common.load_rgb(p), top_k=MAX_CANDIDATES)[:MAX_FACES, :5]
+    return out
+
+
+def match(dets, gt, iou_thr):
+    """Greedy by score: per detection the index of the labelled face it finds, -1 for a false
+    positive (a second detection of a found face is a false positive too)."""
+    hit = np.full(len(dets), -1)
+    if len(dets) == 0 or len(gt) == 0:
+        return hit
+    ious = common.iou_matrix(dets[:, :4], gt)
+    used = np.zeros(len(gt), bool)
+    for k in np.argsort(-dets[:, 4], kind="stable"):
+        cand = np.where(~used & (ious[k] >= iou_thr))[0]
+        if len(cand):
+            j = cand[np.argmax(ious[k, cand])]
+            used[j] = True
+            hit[k] = j
+    return hit
+
+
+def score(dets, items, op_thresh=0.5, iou_thr=0.5, free=None):
+    """AP@IoU and recall per face class and size bin, at score `op_thresh` and at the score where
+    false positives reach FP_PER_IMAGE per image; false positives per image on `free` (face-free
+    photos) at `op_thresh`."""
+    rows = []  # (score, class or None for a false positive, bin)
+    gts = []  # (class, bin) of every labelled face
+    for path, boxes in items:
+        h, w = image_size(path)
+        s = min(640 / w, 480 / h)
         gt = np.array([b for _, b in boxes], np.float32).reshape(-1, 4)
-        n_gt += len(gt)
-        used = np.zeros(len(gt), bool)
-        if len(dets) and len(gt):
-            ious = common.iou_matrix(dets[:, :4], gt)
-        for k, d in enumerate(dets):
-            scores.append(d[4])
-            if len(gt) == 0:
-                tps.append(0)
+        cls = [CLASSES[n] for n, _ in boxes]
+        bins = [next(i for i, (lo, hi) in enumerate(SIZE_BINS) if lo <= (b[2] - b[0]) * s < hi) for b in gt]
+        gts += list(zip(cls, bins))
+        d = dets[path]
+        for k, j in enumerate(match(d, gt, iou_thr)):
+            rows.append((float(d[k, 4]), cls[j] if j >= 0 else None, bins[j] if j >= 0 else None))
+    rows.sort(key=lambda r: -r[0])
+    fp_scores = np.array([r[0] for r in rows if r[1] is None])
+    # the score at which false positives reach FP_PER_IMAGE per image
+    n_fp = int(FP_PER_IMAGE * len(items))
+    fp_thresh = float(fp_scores[n_fp]) if len(fp_scores) > n_fp else 0.02
+    res = {"images": len(items), "faces": len(gts), "iou": iou_thr, "op_thresh": op_thresh,
+           "fp_per_image_at_op": round(float((fp_scores >= op_thresh).sum()) / len(items), 4),
+           "fp_rate": FP_PER_IMAGE, "score_at_fixed_fp": round(fp_thresh, 4)}
+    for c in ("all", "masked", "unmasked", "incorrect"):
+        sel = [r for r in rows if r[1] is None or c == "all" or r[1] == c]
+        for lo_bin, tag in ((0, "all"), (2, ">=40")):
+            keep = [r for r in sel if r[1] is None or r[2] >= lo_bin]
+            n_t = sum(1 for g in gts if (c == "all" or g[0] == c) and g[1] >= lo_bin)
+            tp = np.cumsum([r[1] is not None for r in keep])
+            fp = np.cumsum([r[1] is None for r in keep])
+            if n_t and len(keep):
+                res[f"{c}_{tag}_ap"] = round(voc_ap(tp / n_t, tp / np.maximum(tp + fp, 1e-9)), 4)
+        for b, name in [(None, "all"), ("40", ">=40")] + [(i, n) for i, n in enumerate(BIN_NAMES)]:
+            def inbin(g_bin):
+                return True if b is None else g_bin >= 2 if b == "40" else g_bin == b
+            n_t = sum(1 for g in gts if (c == "all" or g[0] == c) and inbin(g[1]))
+            if not n_t:
                 continue
-            j = int(np.argmax(ious[k]))
-            if ious[k, j] >= 0.5 and not used[j]:
-                used[j] = True
-                tps.append(1)
-                if d[4] >= op_thresh:
-                    hit_at_op += 1
-            else:
-                tps.append(0)
-    order = np.argsort(-np.array(scores))
-    tp = np.cumsum(np.array(tps)[order])
-    fp = np.cumsum(1 - np.array(tps)[order])
-    rec = tp / n_gt
-    prec = tp / np.maximum(tp + fp, 1e-9)
-    return {
-        "ap50": round(voc_ap(rec, prec), 4),
-        "recall_any_score": round(float(rec[-1]), 4),
-        f"recall_at_{op_thresh}": round(hit_at_op / n_gt, 4),
-        "faces": n_gt,
-        "images": len(items),
-        "median_detect_ms": round(1000 * float(np.median(t)), 1),
-    }
+            found = [r for r in rows if r[1] is not None and (c == "all" or r[1] == c) and inbin(r[2])]
+            res[f"{c}_{name}_n"] = n_t
+            res[f"{c}_{name}_recall"] = round(sum(r[0] >= op_thresh for r in found) / n_t, 4)
+            res[f"{c}_{name}_recall_fixed_fp"] = round(sum(r[0] >= fp_thresh for r in found) / n_t, 4)
+    if free is not None:
+        res["face_free_images"] = len(free)
+        res["face_free_fp_at_op"] = int(sum((d[:, 4] >= op_thresh).sum() for d in free.values()))
+        res["face_free_max_score"] = round(max((float(d[:, 4].max()) for d in free.values() if len(d)), default=0.0), 4)
+    return res
+
+
+# What eval measures: the official weights (float, int8 exported the same way) against the
+# fine-tuned ones (float, int8 in Python's interpreter, int8 through the shipped binary).
+KINDS = os.environ.get("KINDS", "official-float,official-int8,float,int8,int8-maskgate").split(",")
+
+
+def runner_for(kind, W, H, paths):
+    if kind == "int8-maskgate":
+        return MaskgateRunner(W, H, [(p, None) for p in paths])
+    weights, q = kind.split("-") if "-" in kind else ("tuned", kind)
+    return Runner(det_path(W, H, q, official=weights == "official"))
 
 
 def eval_all():
     items = common.scene_set()
-    heldout = [it for i, it in enumerate(items) if not is_calibration_scene(i)]
+    heldout = [it for i, it in enumerate(items) if split(i) == "heldout"]
+    free = face_free_images()
     out = os.path.join(WORK, "detector_eval.json")
-    res = json.load(open(out)) if os.path.exists(out) else {}
+    res = {}
     for W, H in SIZES:
-        for kind in os.environ.get("KINDS", "float,int8,int8-maskgate").split(","):
-            run = MaskgateRunner(W, H, items) if kind == "int8-maskgate" else Runner(det_path(W, H, kind))
-            for subset, its in (("all", items), ("heldout", heldout)):
-                if subset == "all" and os.environ.get("QUICK"):
-                    continue
-                r = evaluate(run, its)
-                res[f"{W}x{H}_{kind}_{subset}"] = r
-                print(f"{W}x{H} {kind} {subset}: {r}", flush=True)
+        for kind in KINDS:
+            paths = [p for p, _ in heldout] + free
+            run = runner_for(kind, W, H, paths)
+            dets = detections(run, paths)
+            r = score(dets, heldout, free={p: dets[p] for p in free})
+            r["loose_iou"] = score(dets, heldout, iou_thr=0.3)
+            # the precision / recall trade-off that picks the product's --score-threshold
+            r["by_threshold"] = {t: score(dets, heldout, op_thresh=t, free={p: dets[p] for p in free})
+                                 for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
+            res[f"{W}x{H}_{kind}"] = r
+            print(f"{W}x{H} {kind}: AP {r['all_all_ap']:.4f}; recall >=40 px masked {r['masked_>=40_recall']:.4f} "
+                  f"unmasked {r['unmasked_>=40_recall']:.4f}; face-free FPs {r['face_free_fp_at_op']}", flush=True)
     os.makedirs(WORK, exist_ok=True)
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
 
 
+def framing(kind_a, kind_b, W=640, H=480, thresh=0.7):
+    """What a new detector's boxes do to the classifier, which was trained on another detector's
+    framing: on held-out scene faces that both find (IoU >= 0.5 with the label, score >= thresh),
+    the shipped classifier's accuracy on each one's crops, the box size ratio and the landmark
+    shift (median, as a share of the face width)."""
+    cls = tf.lite.Interpreter(model_path=os.path.join(OUT, "mask_resnet_int8.tflite"), num_threads=2)
+    cls.allocate_tensors()
+    ci, co = cls.get_input_details()[0], cls.get_output_details()[0]
+    (si, zi), (so, zo) = ci["quantization"], co["quantization"]
+
+    def p_mask(img, box):
+        x = common.crop_square(img, box, int(ci["shape"][1])).astype(np.float32)
+        cls.set_tensor(ci["index"], np.clip(np.round(x / si + zi), -128, 127).astype(np.int8)[None])
+        cls.invoke()
+        return (float(cls.get_tensor(co["index"])[0, 1]) - zo) * so
+
+    def path(k):
+        if k.endswith(".tflite"):
+            return k
+        return det_path(W, H, k.split("-")[-1], official=k.startswith("official"))
+
+    runners = {k: Runner(path(k)) for k in (kind_a, kind_b)}
+    found = {k: {} for k in runners}  # (image, face) -> (right, detection row)
+    for n, (path, boxes) in enumerate(it for i, it in enumerate(common.scene_set()) if split(i) == "heldout"):
+        img = common.load_rgb(path)
+        gt = np.array([b for _, b in boxes], np.float32).reshape(-1, 4)
+        for k, r in runners.items():
+            d = r.detect(img)
+            d = d[d[:, 4] >= thresh]
+            if not len(d):
+                continue
+            iou = common.iou_matrix(gt, d[:, :4])
+            for j in range(len(gt)):
+                m = int(iou[j].argmax())
+                if iou[j, m] >= 0.5:
+                    found[k][(n, j)] = ((p_mask(img, d[m]) >= 0.5) == (boxes[j][0] == "with_mask"), d[m])
+    both = sorted(set(found[kind_a]) & set(found[kind_b]))
+    for k in runners:
+        ok = sum(found[k][q][0] for q in both)
+        ok_all = sum(v[0] for v in found[k].values())
+        print(f"{k}: classifier right on {ok}/{len(both)} = {100 * ok / len(both):.2f} % of the faces both find, "
+              f"{ok_all}/{len(found[k])} = {100 * ok_all / len(found[k]):.2f} % of all it finds")
+    a, b = np.array([found[kind_a][q][1] for q in both]), np.array([found[kind_b][q][1] for q in both])
+    wa, ha = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    shift = np.abs(a[:, 5:] - b[:, 5:]).mean(1) / wa
+    print(f"{kind_b} / {kind_a} box width {np.median((b[:, 2] - b[:, 0]) / wa):.3f}, height {np.median((b[:, 3] - b[:, 1]) / ha):.3f} "
+          f"(median); landmark shift {100 * np.median(shift):.1f} % of the face width (90th percentile {100 * np.percentile(shift, 90):.1f} %)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="write the int8 detectors")
+    e.add_argument("--weights", default=os.path.join(WORK, "retinaface_ft.weights.h5"),
+                   help="fine-tuned weights (detector_train.py); the shipped detectors are these")
+    e.add_argument("--only", choices=("official", "tuned"), help="export one of the two")
+    e.add_argument("--float-only", action="store_true", help="float models only (quick comparisons of training runs)")
+    sub.add_parser("eval", help="measure every detector on the held-out split -> tools/work/detector_eval.json")
+    f = sub.add_parser("framing", help="the shipped classifier on two detectors' boxes (held-out faces both find)")
+    f.add_argument("a", nargs="?", default="official-int8", help="official-int8, official-float, int8, float or a .tflite file")
+    f.add_argument("b", nargs="?", default="int8")
+    a = p.parse_args(argv)
+    if a.cmd == "export":
+        export(a.weights, (a.only,) if a.only else ("official", "tuned"), a.float_only)
+    elif a.cmd == "framing":
+        framing(a.a, a.b)
+    else:
+        eval_all()
+
+
 if __name__ == "__main__":
-    {"export": export, "eval": eval_all}[sys.argv[1]]()
+    main()

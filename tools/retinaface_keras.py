@@ -70,8 +70,16 @@ STAGE_OUTPUTS = {
 }
 
 
-def build(H, W, onnx_path=ONNX_PATH, cle=True, batch=1, outputs=("output0", "output1", "output2")):
-    """The detector (default), or with `outputs` any of its tensors, e.g. a backbone stage."""
+def layer_name(node):
+    """Keras name of an ONNX conv node ('/body/stage1/stage1.0/stage1.0.0/Conv' ->
+    'body_stage1_stage1.0_stage1.0.0'), so that training can pick the layers it updates."""
+    return node.name.strip("/").removesuffix("/Conv").replace("/", "_")
+
+
+def build(H, W, onnx_path=ONNX_PATH, cle=True, batch=1, outputs=("output0", "output1", "output2"), weights=None):
+    """The detector (default), or with `outputs` any of its tensors, e.g. a backbone stage.
+    `weights`: a `.weights.h5` file written by `detector_train.py` (the fine-tuned detector);
+    the graph is the same for every input size, so weights trained at one size load at any."""
     m = onnx.load(onnx_path)
     g = m.graph
     init = {i.name: numpy_helper.to_array(i).astype(np.float32) for i in g.initializer}
@@ -99,12 +107,12 @@ def build(H, W, onnx_path=ONNX_PATH, cle=True, batch=1, outputs=("output0", "out
             if pad:
                 y = keras.layers.ZeroPadding2D(pad)(y)
             if group == 1:
-                layer = keras.layers.Conv2D(w.shape[0], k, strides=stride, padding="valid")
+                layer = keras.layers.Conv2D(w.shape[0], k, strides=stride, padding="valid", name=layer_name(n))
                 y = layer(y)
                 layer.set_weights([w.transpose(2, 3, 1, 0), b])
             else:
                 assert group == w.shape[0] and w.shape[1] == 1
-                layer = keras.layers.DepthwiseConv2D(k, strides=stride, padding="valid")
+                layer = keras.layers.DepthwiseConv2D(k, strides=stride, padding="valid", name=layer_name(n))
                 y = layer(y)
                 layer.set_weights([w.transpose(2, 3, 0, 1), b])
             t[n.output[0]] = y
@@ -143,7 +151,10 @@ def build(H, W, onnx_path=ONNX_PATH, cle=True, batch=1, outputs=("output0", "out
         else:
             raise ValueError(f"unhandled op {op}")
     outs = [t[o] for o in outputs]
-    return keras.Model(inp, outs if len(outs) > 1 else outs[0], name=f"retinaface_mnet025_{W}x{H}")
+    model = keras.Model(inp, outs if len(outs) > 1 else outs[0], name=f"retinaface_mnet025_{W}x{H}")
+    if weights:
+        model.load_weights(weights)
+    return model
 
 
 if __name__ == "__main__":
