@@ -1,9 +1,12 @@
 //! Side-by-side with the AIZOO FaceMaskDetection peer (one SSD, face + mask, 260x260 float) on
-//! the same images, same runtime (TFLite + XNNPACK) and the same thread count: median per-image
-//! time from decoded pixels to final faces, and on the VOC-labelled scene set face recall
-//! (IoU >= 0.5, score >= 0.5) and mask / no-mask accuracy on the faces each one found.
+//! the same images, same runtime (TFLite + XNNPACK) and the same thread count, maskgate at both
+//! detector sizes in the same run: median per-image time from decoded pixels to final faces, and
+//! on the VOC-labelled scene set face recall (IoU >= 0.5, each model's default threshold) split
+//! masked / unmasked, all faces and faces >= 40 px wide in a 640x480 frame, and mask / no-mask
+//! accuracy on the faces each one found (`mask_weared_incorrect` counts as no mask). By default
+//! the images are the detector's held-out third (never trained or calibrated on).
 //!
-//! cargo run --release --example peers -- [--images ../shared/data/face-mask-detection] [--n N] [--threads 2]
+//! cargo run --release --example peers -- [--images ../shared/data/face-mask-detection] [--split heldout|all] [--n N] [--threads 2]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -96,40 +99,46 @@ impl Aizoo {
     }
 }
 
-/// (is "with_mask", box) per labelled face: incorrectly worn masks count as no mask.
-fn labelled(xml: &str) -> (String, Vec<(bool, BBox)>) {
+/// (VOC label, box) per labelled face.
+fn labelled(xml: &str) -> (String, Vec<(String, BBox)>) {
     let a = voc::parse(xml).expect("VOC annotation");
-    (
-        a.filename,
-        a.objects
-            .into_iter()
-            .map(|(n, b)| (n == "with_mask", b))
-            .collect(),
-    )
+    (a.filename, a.objects)
 }
+
+/// Face classes as the door sees them (`mask_weared_incorrect` is no mask for the verdict, and
+/// its own row for recall).
+const CLASSES: [&str; 3] = ["with_mask", "without_mask", "mask_weared_incorrect"];
 
 #[derive(Default)]
 struct Score {
-    gt: usize,
-    found: usize,
+    /// per class: labelled faces, found; the same for faces >= 40 px wide in a 640x480 frame
+    gt: [usize; 3],
+    found: [usize; 3],
+    gt40: [usize; 3],
+    found40: [usize; 3],
     mask_right: usize,
     times: Vec<f64>,
 }
 
 impl Score {
-    fn add(&mut self, truth: &[(bool, BBox)], got: &[(BBox, bool)], ms: f64) {
+    /// `frame_scale`: the factor that puts this image into a 640x480 frame (face size bins).
+    fn add(&mut self, truth: &[(String, BBox)], got: &[(BBox, bool)], frame_scale: f32, ms: f64) {
         self.times.push(ms);
         let mut used = vec![false; got.len()];
-        for (is_mask, b) in truth {
-            self.gt += 1;
+        for (label, b) in truth {
+            let c = CLASSES.iter().position(|n| n == label).unwrap_or(1);
+            let big = (b.x2 - b.x1) * frame_scale >= 40.0;
+            self.gt[c] += 1;
+            self.gt40[c] += big as usize;
             let best = (0..got.len())
                 .filter(|k| !used[*k])
                 .max_by(|a, c| got[*a].0.iou(b).total_cmp(&got[*c].0.iou(b)));
             if let Some(k) = best {
                 if got[k].0.iou(b) >= 0.5 {
                     used[k] = true;
-                    self.found += 1;
-                    if got[k].1 == *is_mask {
+                    self.found[c] += 1;
+                    self.found40[c] += big as usize;
+                    if got[k].1 == (c == 0) {
                         self.mask_right += 1;
                     }
                 }
@@ -139,6 +148,28 @@ impl Score {
     fn median(&mut self) -> f64 {
         self.times.sort_by(f64::total_cmp);
         self.times[self.times.len() / 2]
+    }
+    fn recall(found: usize, gt: usize) -> f64 {
+        found as f64 / gt.max(1) as f64
+    }
+    fn line(&mut self, name: &str) -> String {
+        let m = self.median();
+        let all: usize = self.found.iter().sum();
+        let n: usize = self.gt.iter().sum();
+        format!(
+            "{name:16} median {m:7.2} ms/image  recall {:.3}  masked {:.3} unmasked {:.3}  \
+             >=40 px: masked {:.3} ({}/{}) unmasked {:.3} ({}/{})  mask accuracy on found {:.3}",
+            Self::recall(all, n),
+            Self::recall(self.found[0], self.gt[0]),
+            Self::recall(self.found[1], self.gt[1]),
+            Self::recall(self.found40[0], self.gt40[0]),
+            self.found40[0],
+            self.gt40[0],
+            Self::recall(self.found40[1], self.gt40[1]),
+            self.found40[1],
+            self.gt40[1],
+            self.mask_right as f64 / all.max(1) as f64
+        )
     }
 }
 
@@ -157,19 +188,22 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
     let threads: usize = arg("--threads").and_then(|v| v.parse().ok()).unwrap_or(2);
-    let size = arg("--input-size").unwrap_or_else(|| "640x480".into());
-    let (w, h) = size
-        .split_once('x')
-        .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
-        .unwrap();
+    // the detector's held-out third (tools/detector.py split: image i with i % 3 == 2), or all
+    let all = arg("--split").as_deref() == Some("all");
     let dir = models::repo_models_dir();
-    let mut pipe = Pipeline::load(
-        &dir.join(models::detector_file(w, h)),
-        &dir.join(models::CLASSIFIER_FILE),
-        threads,
-        PipelineConfig::default(),
-    )
-    .unwrap();
+    let sizes = [(640u32, 480u32), (320, 240)];
+    let mut pipes: Vec<Pipeline> = sizes
+        .iter()
+        .map(|&(w, h)| {
+            Pipeline::load(
+                &dir.join(models::detector_file(w, h)),
+                &dir.join(models::CLASSIFIER_FILE),
+                threads,
+                PipelineConfig::default(),
+            )
+            .unwrap()
+        })
+        .collect();
     let peer_path = root.join("../shared/models/peers/aizoo/face_mask_detection.tflite");
     let mut peer = Aizoo {
         engine: Engine::load(&peer_path, threads).expect("AIZOO peer model (../shared)"),
@@ -181,40 +215,55 @@ fn main() {
         .map(|e| e.unwrap().path())
         .collect();
     xmls.sort();
-    let (mut ours, mut theirs) = (Score::default(), Score::default());
-    for xml in xmls.iter().take(n) {
+    let mut ours: Vec<Score> = sizes.iter().map(|_| Score::default()).collect();
+    let mut theirs = Score::default();
+    let picked = xmls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| all || i % 3 == 2)
+        .take(n);
+    for (_, xml) in picked {
         let (file, truth) = labelled(&std::fs::read_to_string(xml).unwrap());
         let img = image_io::load(&images.join("images").join(&file)).unwrap();
-        let t = Instant::now();
-        let got: Vec<(BBox, bool)> = pipe
-            .process(ImageView::from_rgb(&img))
-            .unwrap()
-            .faces
-            .iter()
-            .map(|f| (f.det.bbox, f.mask))
-            .collect();
-        ours.add(&truth, &got, t.elapsed().as_secs_f64() * 1e3);
+        let frame_scale = (640.0 / img.width() as f32).min(480.0 / img.height() as f32);
+        for (pipe, score) in pipes.iter_mut().zip(ours.iter_mut()) {
+            let t = Instant::now();
+            let got: Vec<(BBox, bool)> = pipe
+                .process(ImageView::from_rgb(&img))
+                .unwrap()
+                .faces
+                .iter()
+                .map(|f| (f.det.bbox, f.mask))
+                .collect();
+            score.add(&truth, &got, frame_scale, t.elapsed().as_secs_f64() * 1e3);
+        }
         let t = Instant::now();
         let got: Vec<(BBox, bool)> = peer
             .run(&img)
             .into_iter()
             .map(|(d, m)| (d.bbox, m))
             .collect();
-        theirs.add(&truth, &got, t.elapsed().as_secs_f64() * 1e3);
+        theirs.add(&truth, &got, frame_scale, t.elapsed().as_secs_f64() * 1e3);
     }
-    let (mo, mt) = (ours.median(), theirs.median());
+    let mt = theirs.median();
     println!(
-        "images: {}  threads: {threads}  maskgate detector {w}x{h}",
-        ours.times.len()
+        "images: {} ({})  threads: {threads}  faces: {:?} (with_mask, without_mask, incorrect)",
+        theirs.times.len(),
+        if all {
+            "all"
+        } else {
+            "detector held-out third"
+        },
+        theirs.gt
     );
-    for (name, s, m) in [("maskgate", &ours, mo), ("aizoo", &theirs, mt)] {
+    for (&(w, h), s) in sizes.iter().zip(ours.iter_mut()) {
+        println!("{}", s.line(&format!("maskgate {w}x{h}")));
+    }
+    println!("{}", theirs.line("aizoo"));
+    for (&(w, h), s) in sizes.iter().zip(ours.iter_mut()) {
         println!(
-            "{name:9} median {m:7.2} ms/image  face recall {:.4} ({}/{})  mask accuracy on found {:.4}",
-            s.found as f64 / s.gt as f64,
-            s.found,
-            s.gt,
-            s.mask_right as f64 / s.found.max(1) as f64
+            "ratio aizoo / maskgate {w}x{h} median time: {:.2}",
+            mt / s.median()
         );
     }
-    println!("ratio aizoo / maskgate median time: {:.2}", mt / mo);
 }
