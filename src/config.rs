@@ -58,7 +58,7 @@ impl Default for Camera {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Model {
-    /// Detector input size: "640x480" (default) or "320x240" (3x faster, shorter range).
+    /// Detector input size: "640x480" (default) or "320x240" (3x faster, misses more far faces).
     pub input_size: String,
     /// Inference threads. Default 4 (one per core on a Pi 4 / 5).
     pub threads: usize,

@@ -55,8 +55,8 @@ pub(crate) struct ModelArgs {
     /// Inference threads (default: CPU cores, at most 4).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
-    /// Minimum face probability. 0.7 keeps int8 false positives (a cat's face scores 0.62)
-    /// out at a small cost in recall on tiny faces (0.68 vs 0.72 at 0.5 on the scene set).
+    /// Minimum face probability. 0.7: the lowest score at which the fine-tuned detector makes no
+    /// more false positives than the official weights did at 0.7 (models/README.md trade-off).
     #[arg(long, default_value_t = 0.7)]
     score_threshold: f32,
     /// NMS IoU threshold.
