@@ -65,8 +65,8 @@ def parse_args(argv=None):
     p.add_argument("--neg-pos", type=int, default=7, help="mined negatives per positive prior")
     p.add_argument("--background-kd", type=float, default=1.0,
                    help="weight of distillation against the original model's face probability on every prior that is"
-                        " not a labelled face (the scene set's streets are all the background it shows); alone it did"
-                        " not stop the false faces in cats and motorcycles (--train-level3 did), see models/README.md")
+                        " not a labelled face (the scene set's streets are all the background it shows): fewer weak"
+                        " false faces for about a point of masked recall (models/README.md, runs c, f and g)")
     p.add_argument("--box-target", choices=("teacher", "label"), default="teacher",
                    help="teacher: where the original model's box for a face's prior overlaps the labelled box at IoU >= 0.5,"
                         " regress to the original box (the classifier's framing stays the one it was trained on), else to"
