@@ -224,8 +224,7 @@ class MaskgateRunner:
 # Face classes of the scene set, as the door cares about them, and face sizes: box width in a
 # 640x480 frame (the kiosk's camera), whatever the detector's input size.
 CLASSES = {"with_mask": "masked", "without_mask": "unmasked", "mask_weared_incorrect": "incorrect"}
-SIZE_BINS = [(0, 20), (20, 40), (40, 80), (80, 1e9)]
-BIN_NAMES = ["<20", "20-40", "40-80", ">=80"]
+SIZES_PX = {"all": (0, 1e9), ">=40": (40, 1e9), "<20": (0, 20), "20-40": (20, 40), "40-80": (40, 80), ">=80": (80, 1e9)}
 FP_PER_IMAGE = 0.2  # the fixed false-positive rate at which recall is also read
 
 
@@ -274,21 +273,21 @@ def match(dets, gt, iou_thr):
 
 
 def score(dets, items, op_thresh=0.5, iou_thr=0.5, free=None):
-    """AP@IoU and recall per face class and size bin, at score `op_thresh` and at the score where
-    false positives reach FP_PER_IMAGE per image; false positives per image on `free` (face-free
-    photos) at `op_thresh`."""
-    rows = []  # (score, class or None for a false positive, bin)
-    gts = []  # (class, bin) of every labelled face
+    """AP@IoU and recall per face class and size (SIZES_PX), at score `op_thresh` and at the score
+    where false positives reach FP_PER_IMAGE per image; detections at `op_thresh` on `free`
+    (face-free photos)."""
+    rows = []  # (score, class or None for a false positive, face width in a 640x480 frame)
+    gts = []  # (class, width) of every labelled face
     for path, boxes in items:
         h, w = image_size(path)
         s = min(640 / w, 480 / h)
         gt = np.array([b for _, b in boxes], np.float32).reshape(-1, 4)
         cls = [CLASSES[n] for n, _ in boxes]
-        bins = [next(i for i, (lo, hi) in enumerate(SIZE_BINS) if lo <= (b[2] - b[0]) * s < hi) for b in gt]
-        gts += list(zip(cls, bins))
+        widths = [float(b[2] - b[0]) * s for b in gt]
+        gts += list(zip(cls, widths))
         d = dets[path]
         for k, j in enumerate(match(d, gt, iou_thr)):
-            rows.append((float(d[k, 4]), cls[j] if j >= 0 else None, bins[j] if j >= 0 else None))
+            rows.append((float(d[k, 4]), cls[j] if j >= 0 else None, widths[j] if j >= 0 else None))
     rows.sort(key=lambda r: -r[0])
     fp_scores = np.array([r[0] for r in rows if r[1] is None])
     # the score at which false positives reach FP_PER_IMAGE per image
@@ -298,24 +297,22 @@ def score(dets, items, op_thresh=0.5, iou_thr=0.5, free=None):
            "fp_per_image_at_op": round(float((fp_scores >= op_thresh).sum()) / len(items), 4),
            "fp_rate": FP_PER_IMAGE, "score_at_fixed_fp": round(fp_thresh, 4)}
     for c in ("all", "masked", "unmasked", "incorrect"):
-        sel = [r for r in rows if r[1] is None or c == "all" or r[1] == c]
-        for lo_bin, tag in ((0, "all"), (2, ">=40")):
-            keep = [r for r in sel if r[1] is None or r[2] >= lo_bin]
-            n_t = sum(1 for g in gts if (c == "all" or g[0] == c) and g[1] >= lo_bin)
-            tp = np.cumsum([r[1] is not None for r in keep])
-            fp = np.cumsum([r[1] is None for r in keep])
-            if n_t and len(keep):
-                res[f"{c}_{tag}_ap"] = round(voc_ap(tp / n_t, tp / np.maximum(tp + fp, 1e-9)), 4)
-        for b, name in [(None, "all"), ("40", ">=40")] + [(i, n) for i, n in enumerate(BIN_NAMES)]:
-            def inbin(g_bin):
-                return True if b is None else g_bin >= 2 if b == "40" else g_bin == b
-            n_t = sum(1 for g in gts if (c == "all" or g[0] == c) and inbin(g[1]))
+        for name, (lo, hi) in SIZES_PX.items():
+            def face(cls, width):
+                return (c == "all" or cls == c) and lo <= width < hi
+            n_t = sum(1 for g in gts if face(*g))
             if not n_t:
                 continue
-            found = [r for r in rows if r[1] is not None and (c == "all" or r[1] == c) and inbin(r[2])]
+            found = [r for r in rows if r[1] is not None and face(r[1], r[2])]
             res[f"{c}_{name}_n"] = n_t
             res[f"{c}_{name}_recall"] = round(sum(r[0] >= op_thresh for r in found) / n_t, 4)
             res[f"{c}_{name}_recall_fixed_fp"] = round(sum(r[0] >= fp_thresh for r in found) / n_t, 4)
+            if name in ("all", ">=40"):
+                # detections of other classes or sizes are neither hits nor false positives
+                keep = [r for r in rows if r[1] is None or face(r[1], r[2])]
+                tp = np.cumsum([r[1] is not None for r in keep])
+                fp = np.cumsum([r[1] is None for r in keep])
+                res[f"{c}_{name}_ap"] = round(voc_ap(tp / n_t, tp / np.maximum(tp + fp, 1e-9)), 4)
     if free is not None:
         res["face_free_images"] = len(free)
         res["face_free_fp_at_op"] = int(sum((d[:, 4] >= op_thresh).sum() for d in free.values()))
