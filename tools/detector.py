@@ -325,11 +325,18 @@ def score(dets, items, op_thresh=0.5, iou_thr=0.5, free=None):
 KINDS = os.environ.get("KINDS", "official-float,official-int8,float,int8,int8-maskgate").split(",")
 
 
+def kind_path(kind, W, H):
+    """The .tflite file of a detector kind: official-float, official-int8, float, int8 (the
+    fine-tuned weights), or a .tflite path as it is."""
+    if kind.endswith(".tflite"):
+        return kind
+    return det_path(W, H, kind.split("-")[-1], official=kind.startswith("official"))
+
+
 def runner_for(kind, W, H, paths):
     if kind == "int8-maskgate":
         return MaskgateRunner(W, H, [(p, None) for p in paths])
-    weights, q = kind.split("-") if "-" in kind else ("tuned", kind)
-    return Runner(det_path(W, H, q, official=weights == "official"))
+    return Runner(kind_path(kind, W, H))
 
 
 def eval_all():
@@ -343,10 +350,11 @@ def eval_all():
             paths = [p for p, _ in heldout] + free
             run = runner_for(kind, W, H, paths)
             dets = detections(run, paths)
-            r = score(dets, heldout, free={p: dets[p] for p in free})
+            free_dets = {p: dets[p] for p in free}
+            r = score(dets, heldout, free=free_dets)
             r["loose_iou"] = score(dets, heldout, iou_thr=0.3)
             # the precision / recall trade-off that picks the product's --score-threshold
-            r["by_threshold"] = {t: score(dets, heldout, op_thresh=t, free={p: dets[p] for p in free})
+            r["by_threshold"] = {t: score(dets, heldout, op_thresh=t, free=free_dets)
                                  for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
             res[f"{W}x{H}_{kind}"] = r
             print(f"{W}x{H} {kind}: AP {r['all_all_ap']:.4f}; recall >=40 px masked {r['masked_>=40_recall']:.4f} "
@@ -372,12 +380,7 @@ def framing(kind_a, kind_b, W=640, H=480, thresh=0.7):
         cls.invoke()
         return (float(cls.get_tensor(co["index"])[0, 1]) - zo) * so
 
-    def path(k):
-        if k.endswith(".tflite"):
-            return k
-        return det_path(W, H, k.split("-")[-1], official=k.startswith("official"))
-
-    runners = {k: Runner(path(k)) for k in (kind_a, kind_b)}
+    runners = {k: Runner(kind_path(k, W, H)) for k in (kind_a, kind_b)}
     found = {k: {} for k in runners}  # (image, face) -> (right, detection row)
     for n, (path, boxes) in enumerate(it for i, it in enumerate(common.scene_set()) if split(i) == "heldout"):
         img = common.load_rgb(path)
