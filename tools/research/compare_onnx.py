@@ -3,7 +3,7 @@ in its JSON `timing_ms.total`) against the float RetinaFace ONNX path (onnxrunti
 official export, 640x640 as exported, letterbox + decode + NMS in numpy, detection only), same
 images and thread count.
 
-    python tools/compare_onnx.py [--n 100] [--threads 2]
+    python -m research.compare_onnx [--n 100] [--threads 2]   # from tools/
 """
 import argparse
 import json
@@ -14,9 +14,9 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-import common
+from pipeline import common
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
+ROOT = common.ROOT
 
 
 def main():

@@ -1,7 +1,7 @@
 """Builds the classifier's face list: every face found by the shipped int8 detector, so that the
 training framing is the inference framing.
 
-    python tools/faces.py    # -> tools/work/faces.json
+    python -m pipeline.faces    # (from tools/) -> tools/work/faces.json
 
 Sources
   cls   ../shared/data/mask-classification/{with_mask,without_mask}: the best detection per image
@@ -19,10 +19,9 @@ import time
 
 import numpy as np
 
-import common
-import detector
+from pipeline import common, detector
 
-WORK = os.path.join(os.path.dirname(__file__), "work")
+WORK = common.WORK
 LABELS = {"with_mask": 1, "without_mask": 0, "mask_weared_incorrect": 0}
 MIN_FACE_PX = 8
 

@@ -4,10 +4,9 @@ absent (a partial rebuild) keeps its current text."""
 import json
 import os
 
-import common
+from pipeline import common
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
-WORK = os.path.join(os.path.dirname(__file__), "work")
+ROOT, WORK = common.ROOT, common.WORK
 BEGIN, END = "<!-- metrics:begin -->", "<!-- metrics:end -->"
 
 

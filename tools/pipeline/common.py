@@ -9,7 +9,11 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from PIL import Image, ImageOps
 
-SHARED = os.environ.get("MASKGATE_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(TOOLS)  # the repository
+WORK = os.path.join(TOOLS, "work")  # scratch outputs (gitignored): weights, reports, comparison models
+OUT = os.path.join(ROOT, "models", "quantized")  # the shipped models
+SHARED = os.environ.get("MASKGATE_SHARED", os.path.join(ROOT, "..", "shared"))
 SEED = 1234
 
 # RetinaFace mobilenet0.25 configuration (biubug6/Pytorch_Retinaface cfg_mnet).

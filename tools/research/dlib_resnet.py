@@ -7,14 +7,15 @@ residual blocks, global average pooling, a 128-d descriptor, trained on about 3 
 alone, rebuilds the network in Keras (checked against dlib itself), and measures its features
 on the classifier's faces, cropped by the product's framing (common.crop_square) at 150 px:
 
-  tools/.venv/bin/python tools/dlib_resnet.py verify    # the Keras rebuild against dlib's own descriptors
-  tools/.venv/bin/python tools/dlib_resnet.py features  # level maps of every face -> tools/work/dlib_levels.npz
-  tools/.venv/bin/python tools/dlib_resnet.py probe     # a linear probe per level, 10-fold grouped CV
-  tools/.venv/bin/python tools/dlib_resnet.py head      # a residual head on the frozen level-2 maps
-  tools/.venv/bin/python tools/dlib_resnet.py pair      # the recipe and the level-2 probe averaged, by threshold
-  tools/.venv/bin/python tools/dlib_resnet.py int8      # int8 body vs float; per-face latency vs the shipped model
+  python -m research.dlib_resnet verify    # the Keras rebuild against dlib's own descriptors
+  python -m research.dlib_resnet features  # level maps of every face -> tools/work/dlib_levels.npz
+  python -m research.dlib_resnet probe     # a linear probe per level, 10-fold grouped CV
+  python -m research.dlib_resnet head      # a residual head on the frozen level-2 maps
+  python -m research.dlib_resnet pair      # the recipe and the level-2 probe averaged, by threshold
+  python -m research.dlib_resnet int8      # int8 body vs float; per-face latency vs the shipped model
 
-It needs tools/work/faces.json (faces.py) and tools/work/crops96.npz (sweep.py prepare) for the
+Run from tools/ (tools/.venv with research/requirements.txt). It needs tools/work/faces.json
+(pipeline.faces) and tools/work/crops96.npz (research.sweep prepare) for the
 labels, splits and weights; `features` writes a 420 MB file that the other commands read, and
 `pair` reads the level-2 probe that `probe` saves. The folds are sweep.py's cv_folds, so every
 result pairs face by face with the recipe's cross-validated P(mask) (tools/work/sweep/
@@ -30,9 +31,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-from stats import logistic, mcnemar, wilson  # noqa: E402
-from sweep import CROPS, WORK, cross, cv_folds  # noqa: E402
+from research.stats import logistic, mcnemar, wilson
+from research.sweep import CROPS, WORK, cross, cv_folds
 
 SIZE = 150  # dlib's input_rgb_image_sized<150>
 MEAN = np.array([122.782, 117.001, 104.298], np.float32)  # dlib's input layer: (pixel - mean) / 256
@@ -44,7 +44,7 @@ STAGES = ((3, False), (4, True), (3, True), (3, True), (1, True))
 def dat_path():
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None:
-        sys.exit("pip install face_recognition_models==0.3.0 (tools/requirements.txt)")
+        sys.exit("pip install face_recognition_models==0.3.0 (tools/research/requirements.txt)")
     return os.path.join(spec.submodule_search_locations[0], "models", "dlib_face_recognition_resnet_model_v1.dat")
 
 
@@ -156,7 +156,7 @@ def faces():
 
 def crops():
     """Every face of faces.json framed as the product frames it, at 150 px."""
-    import classifier
+    from pipeline import classifier
 
     return classifier.load_crops(faces(), SIZE)[0]
 
@@ -316,7 +316,7 @@ def head_model(width=256):
     dropout, a 2-way softmax: the part trained for masks on top of the frozen face body."""
     import keras
 
-    import classifier
+    from pipeline import classifier
 
     inp = keras.Input((8, 8, 128))
     x = keras.layers.GlobalAveragePooling2D()(classifier.basic_block(inp, width, 2))
@@ -385,7 +385,7 @@ def held_out_line(label, p, d, te):
 
 def shipped_int8(idx):
     """The shipped model's int8 P(mask) on faces idx, cropped at its own 96 px as classifier.py crops."""
-    import classifier
+    from pipeline import classifier
 
     fs = faces()
     x, _ = classifier.load_crops([fs[i] for i in idx], classifier.SIZE)
@@ -400,7 +400,7 @@ def int8():
     import keras
     import tensorflow as tf
 
-    import classifier
+    from pipeline import classifier
 
     x, d = crops(), meta()
     f = np.load(LEVELS)

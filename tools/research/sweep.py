@@ -8,16 +8,17 @@ times side by side (JAX, one model per seed or fold, vmapped), so that
     masks) once, pinning the recipe's accuracy to about +-0.4 points;
   - variants (width, epochs, training share) are compared on the same 6868 faces, paired.
 
-It is a measuring tool, not the shipping pipeline: tools/classifier.py (TensorFlow) trains and
+It is a measuring tool, not the shipping pipeline: pipeline/classifier.py (TensorFlow) trains and
 quantizes the shipped model. The port keeps the recipe (architecture, Keras initialisers, AdamW
 with cosine decay from 2e-3, batch 64, chin masks weighted 4, the epoch with the lowest
 validation loss kept, and the augmentation) except JPEG artefacts, which have no JAX op; and it
 scores float weights (int8 stays within 0.3 points of float in every classifier.py run).
 
-  tools/.venv/bin/python tools/sweep.py prepare     # crops -> tools/work/crops96.npz (JPEG q92, 27 MB)
-  python3 -m venv tools/.venv-sweep && tools/.venv-sweep/bin/pip install -r tools/requirements-sweep.txt
-  tools/.venv-sweep/bin/python tools/sweep.py run [JOB ...]   # all jobs of jobs() when none named
-  tools/.venv-sweep/bin/python tools/sweep.py report tools/work/sweep/sweep_probs.npz ...
+  cd tools   # then:
+  .venv/bin/python -m research.sweep prepare     # crops -> tools/work/crops96.npz (JPEG q92, 27 MB)
+  python3 -m venv .venv-sweep && .venv-sweep/bin/pip install -r research/requirements-sweep.txt
+  .venv-sweep/bin/python -m research.sweep run [JOB ...]   # all jobs of jobs() when none named
+  .venv-sweep/bin/python -m research.sweep report work/sweep/sweep_probs.npz ...
 
 `run` writes sweep_probs.npz (per-face P(mask) of every model) and sweep_report.json to
 $SWEEP_OUT (default tools/work/sweep) after every job, so a run cut short keeps what it finished.
@@ -36,9 +37,10 @@ import time
 
 import numpy as np
 
-from stats import mcnemar, wilson
+from pipeline import common
+from research.stats import mcnemar, wilson
 
-WORK = os.path.join(os.path.dirname(__file__), "work")
+WORK = common.WORK
 CROPS = os.environ.get("CROPS", os.path.join(WORK, "crops96.npz"))
 OUTDIR = os.environ.get("SWEEP_OUT", os.path.join(WORK, "sweep"))  # not tools/work: compare.py reads its *_probs.npz
 SIZE = 96
@@ -52,8 +54,7 @@ def prepare():
     that the file can travel to an accelerator machine."""
     from PIL import Image
 
-    sys.path.insert(0, os.path.dirname(__file__))
-    import classifier as C
+    from pipeline import classifier as C
 
     faces = json.load(open(os.path.join(WORK, "faces.json")))["faces"]
     part = {}

@@ -3,8 +3,8 @@ lucky one: accuracy with its 95 % Wilson interval, and an exact McNemar test aga
 model (only the faces one of the two reads wrong count; the 699-face split's standard error is
 about half a point, as large as most differences between runs).
 
-    python tools/compare.py                   # every tools/work/*_probs.npz against the shipped model
-    python tools/compare.py A_probs.npz ...   # only these runs
+    python -m research.compare                   # (from tools/) every tools/work/*_probs.npz against the shipped model
+    python -m research.compare A_probs.npz ...   # only these runs
 
 Reads the per-face int8 P(mask) each classifier.py run saves (key heldout_test_int8); the shipped
 model is scored here, with the same crops and the same Python interpreter.
@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 
-import classifier as C
-from stats import mcnemar, wilson
+from pipeline import classifier as C
+from research.stats import mcnemar, wilson
 
 
 def row(name, p, y, base_ok, chin, large):

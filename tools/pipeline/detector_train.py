@@ -1,7 +1,7 @@
 """Fine-tunes the official RetinaFace mobilenet0.25 on masked faces (the scene set's training split).
 
-    python tools/detector_train.py                 # the shipped recipe -> tools/work/retinaface_ft.weights.h5
-    python tools/detector_train.py --epochs 1 --limit 32 --out work/smoke.weights.h5   # smoke run
+    python -m pipeline.detector_train      # (from tools/) the shipped recipe -> tools/work/retinaface_ft.weights.h5
+    python -m pipeline.detector_train --epochs 1 --limit 32 --out work/smoke.weights.h5   # smoke run
 
 The official weights were trained on WIDER FACE, which has few masked faces: on the scene set's
 held-out photos they find masked faces less often than unmasked ones, and far less at 320x240.
@@ -44,11 +44,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageFilter
 
-import common
-import detector
-import retinaface_keras
+from pipeline import common, detector, retinaface_keras
 
-WORK = os.path.join(os.path.dirname(__file__), "work")
+WORK = common.WORK
 DEFAULT_OUT = os.path.join(WORK, "retinaface_ft.weights.h5")
 POS_IOU, FORCE_IOU = 0.35, 0.2
 MIN_TRAIN_FACE = 6  # px at training scale: smaller boxes are neither faces nor background

@@ -1,15 +1,16 @@
 """Exports the int8 RetinaFace detectors and measures them on the scene set's held-out split.
+Run from tools/ (`.venv/bin/python -m pipeline.detector ...`); defaults are the shipped recipe.
 
-    python tools/detector.py export   # fine-tuned weights (detector_train.py) -> models/quantized/
+    python -m pipeline.detector export  # fine-tuned weights (detector_train) -> models/quantized/
                                       #   retinaface_mnet025_{W}x{H}_int8.tflite; official weights,
                                       #   exported the same way, -> tools/work/ for the comparison
-    python tools/detector.py eval     # per face class (masked / unmasked / incorrect) and size:
+    python -m pipeline.detector eval  # per face class (masked / unmasked / incorrect) and size:
                                       #   AP@0.5, recall at score 0.5 and at a fixed false-positive
                                       #   rate, false positives on face-free photos; official vs
                                       #   fine-tuned, float vs int8 (Python's TFLite interpreter and
                                       #   the shipped runtime through target/release/maskgate)
                                       #   -> tools/work/detector_eval.json
-    python tools/detector.py framing  # the shipped classifier on the official and the fine-tuned
+    python -m pipeline.detector framing  # the shipped classifier on the official and the fine-tuned
                                       #   int8 boxes (held-out faces both find), box size, landmarks
 """
 import argparse
@@ -25,13 +26,11 @@ import tensorflow as tf
 from tensorflow.lite.python import convert as tfl_convert
 from tensorflow.lite.tools import flatbuffer_utils
 
-import common
-import retinaface_keras
+from pipeline import common, retinaface_keras
 
-SIZES = [tuple(map(int, s.split("x"))) for s in os.environ.get("SIZES", "640x480,320x240").split(",")]  # (W, H): common V4L2 modes, landscape
-OUT = os.path.join(os.path.dirname(__file__), "..", "models", "quantized")
-WORK = os.path.join(os.path.dirname(__file__), "work")
-CALIB_N = int(os.environ.get("CALIB_N", "300"))
+SIZES = ((640, 480), (320, 240))  # (W, H): common V4L2 modes, landscape; the shipped sizes
+OUT, WORK = common.OUT, common.WORK
+CALIB_N = 300  # calibration images (the shipped detectors)
 
 
 def det_path(W, H, kind="int8", official=False):
@@ -39,9 +38,6 @@ def det_path(W, H, kind="int8", official=False):
     if kind == "int8" and not official:
         return os.path.join(OUT, f"retinaface_mnet025_{W}x{H}_int8.tflite")
     return os.path.join(WORK, f"retinaface_mnet025_{W}x{H}{'_official' if official else ''}_{kind}.tflite")
-
-
-CALIB = os.environ.get("CALIB", "scene")
 
 
 def split(i):
@@ -55,25 +51,25 @@ def is_calibration_scene(i):
     return i % 3 == 0
 
 
-def calibration_images():
-    """Real faces, never random tensors. 'scene': a third of the scene set (door-camera-like
-    framing, small faces); 'cls': the classification set (mostly tight crops)."""
-    if CALIB == "scene":
+def calibration_images(source="scene", n=CALIB_N):
+    """Real faces, never random tensors. 'scene' (shipped): a third of the scene set (door-camera-
+    like framing, small faces); 'cls': the classification set (mostly tight crops)."""
+    if source == "scene":
         files = [p for i, (p, _) in enumerate(common.scene_set()) if is_calibration_scene(i)]
     else:
         base = os.path.join(common.SHARED, "data", "mask-classification")
         files = sorted(os.path.join(base, c, f) for c in ("with_mask", "without_mask") for f in os.listdir(os.path.join(base, c)))
     random.Random(common.SEED).shuffle(files)
-    return files[:CALIB_N]
+    return files[:n]
 
 
-def export(weights, which=("official", "tuned"), float_only=False):
+def export(weights, which=("official", "tuned"), float_only=False, sizes=SIZES, calib="scene", calib_n=CALIB_N, ranges="mean"):
     """int8 (and float) detectors at every size: the fine-tuned weights to models/quantized/, the
     official weights, exported the same way, to tools/work/ for the comparison."""
     os.makedirs(OUT, exist_ok=True)
     os.makedirs(WORK, exist_ok=True)
-    calib = calibration_images()
-    for W, H in SIZES:
+    calib = calibration_images(calib, calib_n)
+    for W, H in sizes:
         for kind in which:
             official = kind == "official"
             model = retinaface_keras.build(H, W, weights=None if official else weights)
@@ -89,15 +85,10 @@ def export(weights, which=("official", "tuned"), float_only=False):
                     yield [canvas[None]]
 
             t0 = time.time()
-            data = quantize_int8(model, rep, RANGES)
+            data = quantize_int8(model, rep, ranges)
             with open(det_path(W, H, "int8", official), "wb") as f:
                 f.write(data)
-            print(f"{W}x{H} {kind}: int8 {len(data)} bytes, calibrated on {len(calib)} images ({RANGES} ranges) in {time.time()-t0:.0f}s")
-
-
-# Activation ranges: "global" = TFLite's default (min / max over the whole calibration set);
-# "mean" = the mean over calibration images of each image's min / max.
-RANGES = os.environ.get("RANGES", "mean")
+            print(f"{W}x{H} {kind}: int8 {len(data)} bytes, calibrated on {len(calib)} images ({ranges} ranges) in {time.time()-t0:.0f}s")
 
 
 def quantize_int8(model, rep, ranges="mean"):
@@ -205,7 +196,7 @@ class MaskgateRunner:
     processing) at a low score threshold, read back from its JSON."""
 
     def __init__(self, W, H, items):
-        exe = os.path.join(os.path.dirname(__file__), "..", "target", "release", "maskgate")
+        exe = os.path.join(common.ROOT, "target", "release", "maskgate")
         out = subprocess.run(
             [exe, "image", "--json", "--threads", "2", "--score-threshold", "0.02", "--input-size", f"{W}x{H}", *[p for p, _ in items]],
             check=True, capture_output=True, text=True,
@@ -322,7 +313,7 @@ def score(dets, items, op_thresh=0.5, iou_thr=0.5, free=None):
 
 # What eval measures: the official weights (float, int8 exported the same way) against the
 # fine-tuned ones (float, int8 in Python's interpreter, int8 through the shipped binary).
-KINDS = os.environ.get("KINDS", "official-float,official-int8,float,int8,int8-maskgate").split(",")
+KINDS = ("official-float", "official-int8", "float", "int8", "int8-maskgate")
 
 
 def kind_path(kind, W, H):
@@ -339,14 +330,14 @@ def runner_for(kind, W, H, paths):
     return Runner(kind_path(kind, W, H))
 
 
-def eval_all():
+def eval_all(sizes=SIZES, kinds=KINDS):
     items = common.scene_set()
     heldout = [it for i, it in enumerate(items) if split(i) == "heldout"]
     free = face_free_images()
     out = os.path.join(WORK, "detector_eval.json")
     res = {}
-    for W, H in SIZES:
-        for kind in KINDS:
+    for W, H in sizes:
+        for kind in kinds:
             paths = [p for p, _ in heldout] + free
             run = runner_for(kind, W, H, paths)
             dets = detections(run, paths)
@@ -408,25 +399,46 @@ def framing(kind_a, kind_b, W=640, H=480, thresh=0.7):
           f"(median); landmark shift {100 * np.median(shift):.1f} % of the face width (90th percentile {100 * np.percentile(shift, 90):.1f} %)")
 
 
+def frame_size(s):
+    """'640x480' -> (640, 480)."""
+    try:
+        w, h = (int(v) for v in s.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: a size is WxH, e.g. 640x480") from None
+    if w < 32 or h < 32 or w % 32 or h % 16:  # the FPN halves the input five times (stride 32)
+        raise argparse.ArgumentTypeError(f"{s}: width must be a multiple of 32 and height of 16, at least 32")
+    return w, h
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    sizes = dict(nargs="+", type=frame_size, default=SIZES, metavar="WxH", help="input sizes (default: the shipped 640x480 320x240)")
     e = sub.add_parser("export", help="write the int8 detectors")
+    e.add_argument("--sizes", **sizes)
+    e.add_argument("--calib", choices=("scene", "cls"), default="scene",
+                   help="calibration images: a third of the scene set's training photos (shipped) or classification crops")
+    e.add_argument("--calib-n", type=int, default=CALIB_N, help="how many calibration images")
+    e.add_argument("--ranges", choices=("mean", "global"), default="mean",
+                   help="activation ranges: mean of per-image extremes (shipped) or TFLite's global min / max")
     e.add_argument("--weights", default=os.path.join(WORK, "retinaface_ft.weights.h5"),
                    help="fine-tuned weights (detector_train.py); the shipped detectors are these")
     e.add_argument("--only", choices=("official", "tuned"), help="export one of the two")
     e.add_argument("--float-only", action="store_true", help="float models only (quick comparisons of training runs)")
-    sub.add_parser("eval", help="measure every detector on the held-out split -> tools/work/detector_eval.json")
+    v = sub.add_parser("eval", help="measure every detector on the held-out split -> tools/work/detector_eval.json")
+    v.add_argument("--sizes", **sizes)
+    v.add_argument("--kinds", nargs="+", default=KINDS, metavar="KIND",
+                   help=f"detectors to measure: {', '.join(KINDS)} or a .tflite file (default: all five)")
     f = sub.add_parser("framing", help="the shipped classifier on two detectors' boxes (held-out faces both find)")
     f.add_argument("a", nargs="?", default="official-int8", help="official-int8, official-float, int8, float or a .tflite file")
     f.add_argument("b", nargs="?", default="int8")
     a = p.parse_args(argv)
     if a.cmd == "export":
-        export(a.weights, (a.only,) if a.only else ("official", "tuned"), a.float_only)
+        export(a.weights, (a.only,) if a.only else ("official", "tuned"), a.float_only, a.sizes, a.calib, a.calib_n, a.ranges)
     elif a.cmd == "framing":
         framing(a.a, a.b)
     else:
-        eval_all()
+        eval_all(a.sizes, a.kinds)
 
 
 if __name__ == "__main__":

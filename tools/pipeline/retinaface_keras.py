@@ -15,7 +15,7 @@ import onnx
 import tensorflow as tf
 from onnx import helper, numpy_helper
 
-import common
+from pipeline import common
 
 keras = tf.keras
 ONNX_PATH = f"{common.SHARED}/models/retinaface/FaceDetector_mnet025_640x640.onnx"

@@ -10,8 +10,8 @@ move it; PyTorch's symmetric padding is explicit, as in retinaface_keras."""
 import numpy as np
 import tensorflow as tf
 
-import common
-import torch_legacy
+from pipeline import common
+from research import torch_legacy
 
 keras = tf.keras
 CKPT = f"{common.SHARED}/models/retinaface/mobilenetV1X0.25_pretrain.tar"
@@ -70,10 +70,10 @@ if __name__ == "__main__":
     import os
 
     sd = state_dict()
-    faces = json.load(open(os.path.join(os.path.dirname(__file__), "work", "faces.json")))["faces"][:200]
+    faces = json.load(open(os.path.join(common.WORK, "faces.json")))["faces"][:200]
     m = build(96, 1)
     conv = keras.Model(m.input, m.layers[3].output)  # after the stem conv, before its BatchNorm
-    from classifier import load_crops
+    from pipeline.classifier import load_crops
 
     x, _ = load_crops(faces, 96)
     y = conv.predict(x.astype(np.float32), verbose=0)
