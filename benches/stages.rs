@@ -18,7 +18,7 @@ fn threads() -> usize {
 }
 
 fn stages(c: &mut Criterion) {
-    let dir = models::repo_models_dir();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/quantized");
     let img = image_io::load(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/astronaut.jpg"),
     )

@@ -8,6 +8,9 @@
 //!
 //! cargo run --release --example peers -- [--images ../shared/data/face-mask-detection] [--split heldout|all] [--n N] [--threads 2]
 
+#[path = "../tests/common/voc.rs"]
+mod voc;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,7 +19,6 @@ use maskgate::engine::Engine;
 use maskgate::models;
 use maskgate::vision::decode::nms;
 use maskgate::vision::image_io;
-use maskgate::voc;
 use maskgate::{BBox, Detection, ImageView, Pipeline, PipelineConfig};
 
 /// AIZOO anchors: 5 levels, 4 anchors per cell (two sizes at ratio 1, the first size at 0.62, 0.42).
@@ -188,9 +190,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
     let threads: usize = arg("--threads").and_then(|v| v.parse().ok()).unwrap_or(2);
-    // the detector's held-out third (tools/detector.py split: image i with i % 3 == 2), or all
+    // the detector's held-out third (tools/pipeline/detector.py split: image i with i % 3 == 2), or all
     let all = arg("--split").as_deref() == Some("all");
-    let dir = models::repo_models_dir();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/quantized");
     let sizes = [(640u32, 480u32), (320, 240)];
     let mut pipes: Vec<Pipeline> = sizes
         .iter()

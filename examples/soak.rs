@@ -14,11 +14,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use maskgate::clock::{Clock, SystemClock};
+use maskgate::indicator::sim::{sim_oled, sim_signals};
+use maskgate::indicator::Patterns;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig};
 use maskgate::kiosk::Event;
-use maskgate::signal::doubles::{fake_oled, fake_signals};
-use maskgate::signal::Patterns;
 use maskgate::source::files::FileSource;
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 use maskgate::{models, Pipeline, PipelineConfig};
@@ -107,15 +107,15 @@ fn main() {
 
     // the kiosk's start-up begins here: load models, open the source, run
     let t_start = Instant::now();
-    let models_dir = models::repo_models_dir();
+    let models_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/quantized");
     let choice = models::Choice {
         dir: Some(&models_dir),
         ..models::Choice::default()
     };
     let (det, cls) = models::resolve(choice, (w, h)).unwrap();
     let pipeline = Pipeline::load(&det, &cls, threads, PipelineConfig::default()).unwrap();
-    let (oled, _probe) = fake_oled();
-    let outs = InlineOutputs::new(fake_signals(Patterns::default()), Some(oled), None, None);
+    let (oled, _probe) = sim_oled();
+    let outs = InlineOutputs::new(sim_signals(Patterns::default()), Some(oled), None, None);
     let mut k = Kiosk::new(pipeline, outs, LoopConfig::default());
     let mut src = Probe {
         inner: FileSource::open(&seq, 0.0).unwrap(),

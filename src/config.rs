@@ -4,55 +4,31 @@
 //! Layers, later wins: built-in defaults → board profile (`--board`, from `boards/`) →
 //! config file (`--config`) → command-line flags.
 
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kiosk::decide::{DecideConfig, Select, Vote};
-use crate::signal::buzzer::Pattern;
-use crate::signal::hw::Backend;
-use crate::signal::Patterns;
-use crate::source::camera::{CameraConfig, Format};
+use crate::error::InvalidSetting;
+use crate::PipelineConfig;
+
+use crate::indicator::buzzer::Pattern;
+use crate::indicator::hw::Backend;
+use crate::indicator::Patterns;
+use crate::kiosk::decide::DecideConfig;
+use crate::source::camera::CameraConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    pub camera: Camera,
+    pub camera: CameraConfig,
     pub model: Model,
-    pub decision: Decision,
+    pub decision: DecideConfig,
     pub gpio: Gpio,
     pub buzzer: Buzzer,
     pub display: Display,
     pub service: Service,
     pub http: Http,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Camera {
-    /// V4L2 device. Default "/dev/video0".
-    pub device: String,
-    /// Requested capture size; the driver may grant another (logged). Default 640x480.
-    pub width: u32,
-    pub height: u32,
-    /// Requested frame rate. Default 15.
-    pub fps: u32,
-    /// "auto" (YUYV, else MJPEG), "yuyv" or "mjpeg". Default "auto".
-    pub format: Format,
-}
-
-impl Default for Camera {
-    fn default() -> Self {
-        let c = CameraConfig::default();
-        Self {
-            device: c.device,
-            width: c.width,
-            height: c.height,
-            fps: c.fps,
-            format: c.format,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +46,29 @@ pub struct Model {
     pub mask_threshold: f32,
     /// Model folder; empty = next to the binary, then ./models/quantized. Default "".
     pub models_dir: String,
+    /// A detector file instead of the shipped one for `input_size`. Default "".
+    pub detector: String,
+    /// A classifier file instead of the shipped one. Default "".
+    pub classifier: String,
+}
+
+impl Model {
+    /// `input_size` as (width, height).
+    pub fn size(&self) -> Result<(u32, u32), InvalidSetting> {
+        let s = &self.input_size;
+        crate::models::parse_size(s).map_err(|e| {
+            InvalidSetting::new("model.input_size", format!("model.input_size {s:?}: {e}"))
+        })
+    }
+
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            score_threshold: self.score_threshold,
+            nms_iou: self.nms_iou,
+            mask_threshold: self.mask_threshold,
+            ..PipelineConfig::default()
+        }
+    }
 }
 
 impl Default for Model {
@@ -81,40 +80,8 @@ impl Default for Model {
             nms_iou: 0.4,
             mask_threshold: 0.5,
             models_dir: String::new(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Decision {
-    /// Whose face decides: "largest" (default), "central" or "all" (everyone must be masked).
-    pub select: Select,
-    /// "count" (default): `agree` of the last `window` frames; "mean": mean P(mask).
-    pub vote: Vote,
-    /// Frames considered. Default 5.
-    pub window: usize,
-    /// Frames that must agree (or the minimum frames for "mean"). Default 3.
-    pub agree: usize,
-    /// Faces narrower than this many camera pixels are ignored, not guessed. Default 40.
-    pub min_face_px: f32,
-    /// How long a verdict stays on. Default 2000 ms.
-    pub hold_ms: u64,
-    /// Nobody in view this long re-arms for the next person. Default 500 ms.
-    pub absent_ms: u64,
-}
-
-impl Default for Decision {
-    fn default() -> Self {
-        let d = DecideConfig::default();
-        Self {
-            select: d.select,
-            vote: d.vote,
-            window: d.window,
-            agree: d.agree,
-            min_face_px: d.min_face_px,
-            hold_ms: d.hold.as_millis() as u64,
-            absent_ms: d.absent.as_millis() as u64,
+            detector: String::new(),
+            classifier: String::new(),
         }
     }
 }
@@ -172,8 +139,8 @@ impl Default for Buzzer {
     fn default() -> Self {
         Self {
             enabled: true,
-            mask_pattern_ms: crate::signal::MASK_PATTERN_MS.to_vec(),
-            no_mask_pattern_ms: crate::signal::NO_MASK_PATTERN_MS.to_vec(),
+            mask_pattern_ms: crate::indicator::MASK_PATTERN_MS.to_vec(),
+            no_mask_pattern_ms: crate::indicator::NO_MASK_PATTERN_MS.to_vec(),
         }
     }
 }
@@ -256,56 +223,93 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-fn parse_table(text: &str, what: &str) -> Result<toml::Table, String> {
+/// Why the configuration cannot be used; the message names the file or the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown board {name:?} (built in: {known}) and cannot read it as a file: {source}")]
+    UnknownBoard {
+        name: String,
+        known: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Not TOML, or not the schema (an unknown key, a wrong type); `what` names the layer.
+    #[error("{what}: {source}")]
+    Parse {
+        what: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidSetting),
+}
+
+fn parse_table(text: &str, what: &str) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>()
-        .map_err(|e| format!("{what}: {e}"))
+        .map_err(|source| ConfigError::Parse {
+            what: what.to_string(),
+            source,
+        })
 }
 
 impl Config {
     /// Builds the config from an optional board (a name from [`BOARDS`] or a TOML path) and an
     /// optional config file; every layer is checked against the schema.
-    pub fn load(board: Option<&str>, file: Option<&Path>) -> Result<Self, String> {
+    pub fn load(board: Option<&str>, file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut t = toml::Table::new();
         if let Some(b) = board {
             let (what, text) = match BOARDS.iter().find(|(n, _)| *n == b) {
                 Some((n, text)) => (format!("board profile {n}"), text.to_string()),
                 None => {
                     let p = PathBuf::from(b);
-                    let text = std::fs::read_to_string(&p).map_err(|e| {
-                        format!(
-                            "unknown board {b:?} (built in: {}) and cannot read it as a file: {e}",
-                            BOARDS.map(|(n, _)| n).join(", ")
-                        )
+                    let text = std::fs::read_to_string(&p).map_err(|source| {
+                        ConfigError::UnknownBoard {
+                            name: b.to_string(),
+                            known: BOARDS.map(|(n, _)| n).join(", "),
+                            source,
+                        }
                     })?;
                     (p.display().to_string(), text)
                 }
             };
             let bt = parse_table(&text, &what)?;
-            Self::from_table(bt.clone()).map_err(|e| format!("{what}: {e}"))?;
+            Self::from_table(bt.clone(), &what)?;
             merge(&mut t, bt);
         }
         if let Some(f) = file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read config {}: {e}", f.display()))?;
-            let ft = parse_table(&text, &f.display().to_string())?;
-            Self::from_table(ft.clone()).map_err(|e| format!("{}: {e}", f.display()))?;
+            let text = std::fs::read_to_string(f).map_err(|source| ConfigError::Read {
+                path: f.to_path_buf(),
+                source,
+            })?;
+            let what = f.display().to_string();
+            let ft = parse_table(&text, &what)?;
+            Self::from_table(ft.clone(), &what)?;
             merge(&mut t, ft);
         }
-        let c = Self::from_table(t)?;
+        let c = Self::from_table(t, "config")?;
         c.validate()?;
         Ok(c)
     }
 
-    fn from_table(t: toml::Table) -> Result<Self, String> {
-        Config::deserialize(toml::Value::Table(t)).map_err(|e| e.to_string())
+    fn from_table(t: toml::Table, what: &str) -> Result<Self, ConfigError> {
+        Config::deserialize(toml::Value::Table(t)).map_err(|source| ConfigError::Parse {
+            what: what.to_string(),
+            source,
+        })
     }
 
     /// Cross-field checks serde cannot express.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.decide().validate()?;
         self.patterns()?;
         if self.camera.fps == 0 {
-            return Err("camera.fps must be > 0".into());
+            return Err(InvalidSetting::new("camera.fps", "camera.fps must be > 0"));
         }
         self.input_size()?;
         if !self.http.listen.is_empty() {
@@ -313,36 +317,34 @@ impl Config {
                 .listen
                 .parse::<std::net::SocketAddr>()
                 .map_err(|e| {
-                    format!(
-                        "http.listen {:?}: {e} (e.g. \"127.0.0.1:3000\")",
-                        self.http.listen
+                    InvalidSetting::new(
+                        "http.listen",
+                        format!(
+                            "http.listen {:?}: {e} (e.g. \"127.0.0.1:3000\")",
+                            self.http.listen
+                        ),
                     )
                 })?;
         }
         Ok(())
     }
 
-    pub fn input_size(&self) -> Result<(u32, u32), String> {
-        let s = &self.model.input_size;
-        crate::models::parse_size(s).map_err(|e| format!("model.input_size {s:?}: {e}"))
+    pub fn input_size(&self) -> Result<(u32, u32), InvalidSetting> {
+        self.model.size()
     }
 
+    /// The `[decision]` rules with `model.mask_threshold`.
     pub fn decide(&self) -> DecideConfig {
-        let d = &self.decision;
         DecideConfig {
-            select: d.select,
-            vote: d.vote,
-            window: d.window,
-            agree: d.agree,
             mask_threshold: self.model.mask_threshold,
-            min_face_px: d.min_face_px,
-            hold: Duration::from_millis(d.hold_ms),
-            absent: Duration::from_millis(d.absent_ms),
+            ..self.decision
         }
     }
 
-    pub fn patterns(&self) -> Result<Patterns, String> {
-        let p = |v: &[u16], what: &str| Pattern::new(v).map_err(|e| format!("buzzer.{what}: {e}"));
+    pub fn patterns(&self) -> Result<Patterns, InvalidSetting> {
+        let p = |v: &[u16], key: &'static str| {
+            Pattern::new(v).map_err(|e| InvalidSetting::new(key, format!("{key}: {e}")))
+        };
         if !self.buzzer.enabled {
             return Ok(Patterns {
                 mask: Pattern::default(),
@@ -350,19 +352,9 @@ impl Config {
             });
         }
         Ok(Patterns {
-            mask: p(&self.buzzer.mask_pattern_ms, "mask_pattern_ms")?,
-            no_mask: p(&self.buzzer.no_mask_pattern_ms, "no_mask_pattern_ms")?,
+            mask: p(&self.buzzer.mask_pattern_ms, "buzzer.mask_pattern_ms")?,
+            no_mask: p(&self.buzzer.no_mask_pattern_ms, "buzzer.no_mask_pattern_ms")?,
         })
-    }
-
-    pub fn camera(&self) -> CameraConfig {
-        CameraConfig {
-            device: self.camera.device.clone(),
-            width: self.camera.width,
-            height: self.camera.height,
-            fps: self.camera.fps,
-            format: self.camera.format,
-        }
     }
 }
 
@@ -380,7 +372,7 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_documented_defaults() {
-        let c = Config::from_table(toml::Table::new()).unwrap();
+        let c = Config::from_table(toml::Table::new(), "test").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.decide(), DecideConfig::default());
         assert_eq!(c.input_size().unwrap(), (640, 480));
@@ -392,12 +384,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("typo.toml");
         std::fs::write(&f, "[decision]\nhold_msec = 100\n").unwrap();
-        let e = Config::load(None, Some(&f)).unwrap_err();
+        let e = Config::load(None, Some(&f)).unwrap_err().to_string();
         assert!(e.contains("hold_msec"), "{e}");
         std::fs::write(&f, "[gpoi]\n").unwrap();
-        assert!(Config::load(None, Some(&f)).unwrap_err().contains("gpoi"));
+        let e = Config::load(None, Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("gpoi"), "{e}");
         std::fs::write(&f, "[decision]\nagree = 9\n").unwrap();
-        assert!(Config::load(None, Some(&f)).unwrap_err().contains("agree"));
+        let e = Config::load(None, Some(&f)).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid(i) if i.key == "decision.agree"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -413,9 +410,8 @@ mod tests {
         assert_eq!(c.gpio.red_led, board.gpio.red_led); // kept from the board
         assert_eq!(c.gpio.backend, Backend::Cdev);
         assert!(c.patterns().unwrap().mask.is_empty());
-        assert!(Config::load(Some("no-such-board"), None)
-            .unwrap_err()
-            .contains("rpi4"));
+        let e = Config::load(Some("no-such-board"), None).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownBoard { .. }) && e.to_string().contains("rpi4"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

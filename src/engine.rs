@@ -8,7 +8,7 @@ use tflitec::interpreter::{Interpreter, Options};
 use tflitec::model::Model;
 use tflitec::tensor::DataType;
 
-use crate::vision::quant::{OutputView, QParams};
+use crate::quant::{OutputView, QParams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -58,6 +58,8 @@ pub struct Engine {
     outputs: Vec<TensorSpec>,
     in_bufs: Vec<Buf>,
     out_bufs: Vec<Buf>,
+    /// The first invoke re-checks the cached buffers ([`Engine::check_buffers`]).
+    checked: bool,
 }
 
 // SAFETY: the interpreter is used from one thread at a time (`&mut self` for invoke and input
@@ -138,6 +140,7 @@ impl Engine {
             outputs,
             in_bufs,
             out_bufs,
+            checked: false,
         })
     }
 
@@ -197,24 +200,49 @@ impl Engine {
         }
     }
 
+    /// Runs the model. The first call also checks the cached buffers (warm-up may allocate).
     pub fn invoke(&mut self) -> Result<(), EngineError> {
-        self.interpreter.invoke().map_err(|e| EngineError::Runtime {
-            path: self.path.clone(),
-            msg: e.to_string(),
-        })
+        self.interpreter
+            .invoke()
+            .map_err(|e| EngineError::Runtime {
+                path: self.path.clone(),
+                msg: e.to_string(),
+            })?;
+        if !self.checked {
+            self.check_buffers()?;
+            self.checked = true;
+        }
+        Ok(())
     }
 
-    /// Re-reads output `i`'s data pointer through tflitec (allocates; for tests only).
-    #[doc(hidden)]
-    pub fn output_ptr_now(&self, i: usize) -> *const u8 {
-        self.interpreter
-            .output(i)
-            .map(|t| t.data::<u8>().as_ptr())
-            .unwrap_or(std::ptr::null())
-    }
-    #[doc(hidden)]
-    pub fn output_ptr_cached(&self, i: usize) -> *const u8 {
-        self.out_bufs[i].ptr
+    /// Whether the input / output buffers cached at load are still where the runtime keeps the
+    /// tensors. The per-frame path reads and writes them directly; a runtime that moved one
+    /// (a re-allocation) would leave a dangling slice, so this refuses to go on instead.
+    /// Asks tflitec for every tensor, which allocates: done once, after the first invoke.
+    pub fn check_buffers(&self) -> Result<(), EngineError> {
+        let moved = |what: &str, i: usize| EngineError::Mismatch {
+            path: self.path.clone(),
+            msg: format!("the runtime moved {what} tensor {i} after loading"),
+        };
+        let rt = |e: tflitec::Error| EngineError::Runtime {
+            path: self.path.clone(),
+            msg: e.to_string(),
+        };
+        for (i, b) in self.in_bufs.iter().enumerate() {
+            let t = self.interpreter.input(i).map_err(rt)?;
+            let d = t.data::<u8>();
+            if !std::ptr::eq(d.as_ptr(), b.ptr) || d.len() != b.len {
+                return Err(moved("input", i));
+            }
+        }
+        for (i, b) in self.out_bufs.iter().enumerate() {
+            let t = self.interpreter.output(i).map_err(rt)?;
+            let d = t.data::<u8>();
+            if !std::ptr::eq(d.as_ptr(), b.ptr) || d.len() != b.len {
+                return Err(moved("output", i));
+            }
+        }
+        Ok(())
     }
 }
 

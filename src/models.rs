@@ -2,19 +2,40 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why no model file (or size) could be settled on; each says what the user can do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("expected WIDTHxHEIGHT, e.g. 640x480")]
+    SizeFormat,
+    #[error("bad number in {0:?}")]
+    SizeNumber(String),
+    #[error(
+        "no shipped detector for {0}x{1}; shipped sizes: 640x480, 320x240 \
+         (or pass a detector file for that size)"
+    )]
+    NoShippedDetector(u32, u32),
+    #[error("model {file} not found; looked in: {} (set --models-dir or MASKGATE_MODELS)", list(.dirs))]
+    NotFound { file: String, dirs: Vec<PathBuf> },
+}
+
+fn list(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Detector input sizes shipped in `models/quantized/` (width, height).
 pub const DETECTOR_SIZES: [(u32, u32); 2] = [(640, 480), (320, 240)];
 pub const CLASSIFIER_FILE: &str = "mask_resnet_int8.tflite";
 
 /// Parses "WIDTHxHEIGHT" (the `--input-size` flag and `model.input_size`).
-pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
+pub fn parse_size(s: &str) -> Result<(u32, u32), ModelError> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or(ModelError::SizeFormat)?;
     let p = |v: &str| {
         v.trim()
             .parse::<u32>()
-            .map_err(|_| format!("bad number in {s:?}"))
+            .map_err(|_| ModelError::SizeNumber(s.to_string()))
     };
     Ok((p(w)?, p(h)?))
 }
@@ -42,26 +63,14 @@ pub fn search_dirs() -> Vec<PathBuf> {
 }
 
 /// Resolves `file` in the first folder of `dirs` that holds it.
-pub fn find(dirs: &[PathBuf], file: &str) -> Result<PathBuf, String> {
+pub fn find(dirs: &[PathBuf], file: &str) -> Result<PathBuf, ModelError> {
     dirs.iter()
         .map(|d| d.join(file))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!(
-                "model {file} not found; looked in: {} (set --models-dir or MASKGATE_MODELS)",
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        .ok_or_else(|| ModelError::NotFound {
+            file: file.to_string(),
+            dirs: dirs.to_vec(),
         })
-}
-
-/// The repository's own model folder (for tests and benches).
-pub fn repo_models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join("quantized")
 }
 
 /// Model files picked by the user; what is left `None` comes from the shipped set.
@@ -76,7 +85,7 @@ pub struct Choice<'a> {
 
 /// Resolves the detector for input size `(w, h)` and the classifier: explicit files as
 /// given, the rest from `choice.dir` (or the default search folders).
-pub fn resolve(choice: Choice, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf), String> {
+pub fn resolve(choice: Choice, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf), ModelError> {
     let dirs = match choice.dir {
         Some(d) => vec![d.to_path_buf()],
         None => search_dirs(),
@@ -84,10 +93,7 @@ pub fn resolve(choice: Choice, (w, h): (u32, u32)) -> Result<(PathBuf, PathBuf),
     let det = match choice.detector {
         Some(p) => p.to_path_buf(),
         None if !DETECTOR_SIZES.contains(&(w, h)) => {
-            return Err(format!(
-                "no shipped detector for {w}x{h}; shipped sizes: 640x480, 320x240 \
-                 (or pass a detector file for that size)"
-            ))
+            return Err(ModelError::NoShippedDetector(w, h))
         }
         None => find(&dirs, &detector_file(w, h))?,
     };
@@ -104,7 +110,7 @@ mod tests {
 
     #[test]
     fn shipped_models_resolve_per_size() {
-        let dir = repo_models_dir();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/quantized");
         let c = Choice {
             dir: Some(&dir),
             ..Choice::default()
@@ -131,7 +137,9 @@ mod tests {
 
     #[test]
     fn unknown_size_and_missing_files_say_what_to_do() {
-        let e = resolve(Choice::default(), (800, 600)).unwrap_err();
+        let e = resolve(Choice::default(), (800, 600))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("800x600") && e.contains("640x480, 320x240"),
             "{e}"
@@ -140,7 +148,7 @@ mod tests {
             dir: Some(Path::new("/nonexistent/models")),
             ..Choice::default()
         };
-        let e = resolve(c, (640, 480)).unwrap_err();
+        let e = resolve(c, (640, 480)).unwrap_err().to_string();
         assert!(
             e.contains("/nonexistent/models") && e.contains("MASKGATE_MODELS"),
             "{e}"

@@ -33,10 +33,10 @@ pub struct ImageReport {
 
 /// Pixels to 0.1 px, probabilities to 1e-4, milliseconds to 1 µs: enough for any consumer,
 /// short enough to read.
-fn r(v: f32, k: f32) -> f32 {
-    (v * k).round() / k
+fn round_to(v: f32, steps_per_unit: f32) -> f32 {
+    (v * steps_per_unit).round() / steps_per_unit
 }
-fn rd(v: f64) -> f64 {
+fn round_ms(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
@@ -48,11 +48,19 @@ impl ImageReport {
             .map(|f| {
                 let b = f.det.bbox;
                 FaceJson {
-                    bbox: [r(b.x1, 10.0), r(b.y1, 10.0), r(b.x2, 10.0), r(b.y2, 10.0)],
-                    score: r(f.det.score, 1e4),
+                    bbox: [
+                        round_to(b.x1, 10.0),
+                        round_to(b.y1, 10.0),
+                        round_to(b.x2, 10.0),
+                        round_to(b.y2, 10.0),
+                    ],
+                    score: round_to(f.det.score, 1e4),
                     mask: f.mask,
-                    mask_prob: (!f.mask_prob.is_nan()).then(|| r(f.mask_prob, 1e4)),
-                    landmarks: f.det.landmarks.map(|p| [r(p[0], 10.0), r(p[1], 10.0)]),
+                    mask_prob: (!f.mask_prob.is_nan()).then(|| round_to(f.mask_prob, 1e4)),
+                    landmarks: f
+                        .det
+                        .landmarks
+                        .map(|p| [round_to(p[0], 10.0), round_to(p[1], 10.0)]),
                 }
             })
             .collect();
@@ -63,9 +71,9 @@ impl ImageReport {
             height,
             faces,
             timing_ms: TimingJson {
-                detect: rd(t.detect_ms),
-                classify: rd(t.classify_ms),
-                total: rd(t.total_ms),
+                detect: round_ms(t.detect_ms),
+                classify: round_ms(t.classify_ms),
+                total: round_ms(t.total_ms),
             },
         }
     }

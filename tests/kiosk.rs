@@ -10,22 +10,20 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use maskgate::clock::{Clock, SimClock};
+use maskgate::indicator::sim::{sim_oled, sim_signals, Bitmap, PanelProbe, SimPin, SimSsd1306};
+use maskgate::indicator::{Output, Patterns};
 use maskgate::kiosk::decide::Verdict;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use maskgate::kiosk::Event;
-use maskgate::signal::doubles::{
-    fake_oled, fake_signals, Bitmap, FakePin, FakeSsd1306, PanelProbe,
-};
-use maskgate::signal::{Output, Patterns};
 use maskgate::source::files::FileSource;
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 
-type Outs = InlineOutputs<FakePin, FakeSsd1306>;
+type Outs = InlineOutputs<SimPin, SimSsd1306>;
 
 fn outputs(dump: Option<PathBuf>) -> (Outs, PanelProbe) {
-    let (oled, probe) = fake_oled();
-    let signals = fake_signals(Patterns::default());
+    let (oled, probe) = sim_oled();
+    let signals = sim_signals(Patterns::default());
     (
         InlineOutputs::new(signals, Some(oled), Some(probe.clone()), dump),
         probe,

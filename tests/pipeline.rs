@@ -3,9 +3,10 @@
 //! measurements in models/README.md.
 
 mod common;
+#[path = "common/voc.rs"]
+mod voc;
 
 use maskgate::vision::image_io;
-use maskgate::voc;
 use maskgate::{BBox, ImageView};
 
 #[test]
@@ -84,7 +85,7 @@ struct Slice {
     mask_right: usize,
 }
 
-/// Scene-set slice: the detector's held-out images among the first 300 (`tools/detector.py
+/// Scene-set slice: the detector's held-out images among the first 300 (`tools/pipeline/detector.py
 /// split`: image i with i % 3 == 2, never trained or calibrated on); a labelled face is found
 /// by a face at IoU >= 0.5 (default score threshold).
 fn scene_slice(shared: &std::path::Path, w: u32, h: u32) -> Slice {

@@ -19,7 +19,7 @@ fn server(
     timeout: Duration,
 ) -> (Server, Arc<Shared>) {
     let pipes = (0..workers).map(|_| common::pipeline(640, 480)).collect();
-    let shared = Shared::new(false);
+    let shared = Shared::for_api();
     let cfg = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers,

@@ -2,15 +2,15 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use maskgate::door;
 use maskgate::serve::{ServeConfig, Server, Shared};
 
-use crate::ModelArgs;
+use super::settings::{auto_threads, ModelArgs};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -35,18 +35,15 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    crate::cli::run::init_logging();
     let workers = a.workers.max(1);
-    let mut m = a.model.clone();
-    if m.threads.is_none() {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        m.threads = Some((cores.min(4) / workers).max(1));
+    let mut cfg = a.model.settings();
+    if a.model.threads.is_none() {
+        // the cores are shared between the workers' interpreters
+        cfg.model.threads = (auto_threads() / workers).max(1);
     }
     let pipelines = (0..workers)
-        .map(|_| m.pipeline())
-        .collect::<Result<Vec<_>>>()?;
+        .map(|_| door::pipeline(&cfg.model, cfg.model.threads))
+        .collect::<Result<Vec<_>, _>>()?;
     if !a.listen.ip().is_loopback() {
         tracing::warn!(listen = %a.listen, "serving beyond localhost: anyone who can reach this port can use it");
     }
@@ -58,17 +55,15 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         read_timeout: Duration::from_secs(a.timeout_s.max(1)),
         write_timeout: Duration::from_secs(a.timeout_s.max(1)),
     };
-    let mut server = Server::start(cfg, pipelines, Shared::new(false))
+    let mut server = Server::start(cfg, pipelines, Shared::for_api())
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     // the bound address on stdout, so a script (or a test) can use --listen 127.0.0.1:0
     println!("listening on http://{}", server.addr);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
-    }
+    let stop = door::stop_on_signals().context("cannot install signal handlers")?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
+    tracing::info!("stop requested: closing the listener, finishing requests in progress");
     server.shutdown();
     tracing::info!("HTTP service stopped");
     Ok(ExitCode::SUCCESS)

@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use maskgate::door;
+use maskgate::encode::VideoWriter;
 use maskgate::report::ImageReport;
-use maskgate::source::video::{VideoReader, VideoWriter};
+use maskgate::source::video::VideoReader;
 use maskgate::source::RgbFrame;
 use maskgate::vision::annotate;
 use serde::Serialize;
 
-use crate::ModelArgs;
+use super::settings::ModelArgs;
 
 #[derive(Args)]
 pub struct VideoArgs {
@@ -97,7 +99,8 @@ impl Progress {
 }
 
 pub fn run(a: VideoArgs) -> Result<ExitCode> {
-    let mut pipe = a.model.pipeline()?;
+    let cfg = a.model.settings();
+    let mut pipe = door::pipeline(&cfg.model, cfg.model.threads)?;
     let mut rd = VideoReader::open(&a.input)?;
     let info = rd.info.clone();
     let name = a.input.display().to_string();

@@ -15,13 +15,21 @@ pub struct Pattern {
     steps: HVec<u16, MAX_STEPS>,
 }
 
+/// A pattern the buzzer cannot play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("buzzer pattern steps must be > 0 ms")]
+    ZeroStep,
+    #[error("buzzer pattern has more than {MAX_STEPS} steps")]
+    TooLong,
+}
+
 impl Pattern {
-    pub fn new(steps_ms: &[u16]) -> Result<Self, String> {
+    pub fn new(steps_ms: &[u16]) -> Result<Self, PatternError> {
         if steps_ms.contains(&0) {
-            return Err("buzzer pattern steps must be > 0 ms".into());
+            return Err(PatternError::ZeroStep);
         }
-        let steps = HVec::from_slice(steps_ms)
-            .map_err(|_| format!("buzzer pattern has more than {MAX_STEPS} steps"))?;
+        let steps = HVec::from_slice(steps_ms).map_err(|_| PatternError::TooLong)?;
         Ok(Self { steps })
     }
 

@@ -18,7 +18,7 @@ use ssd1306::mode::BufferedGraphicsMode;
 use ssd1306::prelude::*;
 use ssd1306::{I2CDisplayInterface, Ssd1306};
 
-use crate::kiosk::decide::Verdict;
+use crate::verdict::Verdict;
 
 /// The big message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl<I: I2c> Oled<I> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::doubles::{Bitmap, FakeSsd1306};
+    use super::super::sim::{Bitmap, SimSsd1306};
     use super::*;
 
     fn screen(view: View) -> Screen {
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_driver_stream_decodes_to_what_render_draws() {
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        let (i2c, probe) = SimSsd1306::new(0x3C);
         let mut oled = Oled::new(i2c, 0x3C, false, "fake".into());
         oled.show(&screen(View::Mask));
         assert!(oled.ok());
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn rotated_display_is_upside_down_on_the_glass() {
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        let (i2c, probe) = SimSsd1306::new(0x3C);
         let mut oled = Oled::new(i2c, 0x3C, true, "fake".into());
         oled.show(&screen(View::Idle));
         let mut want = Bitmap::default();
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn nack_degrades_then_recovers_without_panicking() {
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        let (i2c, probe) = SimSsd1306::new(0x3C);
         probe.set_nack(true);
         let mut oled = Oled::new(i2c, 0x3C, false, "fake".into());
         oled.show(&screen(View::Idle));
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn unchanged_screen_is_not_resent() {
-        let (i2c, probe) = FakeSsd1306::new(0x3C);
+        let (i2c, probe) = SimSsd1306::new(0x3C);
         let mut oled = Oled::new(i2c, 0x3C, false, "fake".into());
         oled.show(&screen(View::Idle));
         let n = probe.writes();

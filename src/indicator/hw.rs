@@ -9,7 +9,7 @@ use std::io;
 
 use embedded_hal::digital::{self, ErrorType, OutputPin};
 use embedded_hal::i2c::{self, I2c, Operation};
-use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
+use linux_embedded_hal::gpio_cdev::{self, Chip, LineRequestFlags};
 use linux_embedded_hal::{CdevPin, I2cdev};
 
 /// Which library reaches the pins.
@@ -64,11 +64,81 @@ impl OutputPin for HwPin {
     }
 }
 
-fn gpio_hint(dev: &str) -> String {
-    format!(
-        "cannot open {dev}: add the service user to the gpio group \
-         (sudo usermod -aG gpio $USER, then log in again), or run with --simulate"
-    )
+/// Why an output could not be opened. Each message says what an installer can do: the group
+/// to join, the setting or tool to check, or `--simulate`.
+#[derive(Debug, thiserror::Error)]
+pub enum HwError {
+    /// Judged from `io::ErrorKind::PermissionDenied` (or rppal's own variant), never from text.
+    #[error(
+        "cannot open {device}: add the service user to the {group} group \
+         (sudo usermod -aG {group} $USER, then log in again), or run with --simulate"
+    )]
+    PermissionDenied { device: String, group: &'static str },
+    #[error(
+        "this is not a Raspberry Pi rppal knows (gpio.backend = \"rppal\"); \
+         use gpio.backend = \"cdev\" with the board's gpiochip, or --simulate"
+    )]
+    NotARaspberryPi,
+    #[error("cannot open the Raspberry Pi GPIO: {0} (or run with --simulate)")]
+    RppalGpio(#[source] rppal::gpio::Error),
+    #[error("GPIO {0} is not a BCM pin")]
+    NotBcmPin(u32),
+    #[error("cannot claim BCM GPIO {pin}: {source}")]
+    ClaimBcm {
+        pin: u32,
+        #[source]
+        source: rppal::gpio::Error,
+    },
+    #[error("cannot open GPIO chip {chip}: {source} (list chips with `gpiodetect`, or run with --simulate)")]
+    OpenChip {
+        chip: String,
+        #[source]
+        source: gpio_cdev::Error,
+    },
+    #[error("cannot claim line {line} of {chip}: {source} (is it in use? see `gpioinfo`)")]
+    ClaimLine {
+        line: u32,
+        chip: String,
+        #[source]
+        source: gpio_cdev::Error,
+    },
+    #[error(
+        "{path} does not exist: enable I2C (Raspberry Pi: sudo raspi-config nonint do_i2c 0; \
+         Jetson: the 40-pin header bus is /dev/i2c-7 on Orin, /dev/i2c-1 on Nano)"
+    )]
+    NoI2cBus { path: String },
+    #[error("cannot open {path}: {source}")]
+    OpenI2c {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl HwError {
+    /// True when joining a group would fix it (the door then runs without the device).
+    pub fn is_permission(&self) -> bool {
+        matches!(self, HwError::PermissionDenied { .. })
+    }
+}
+
+/// The `io::ErrorKind` somewhere in `e`'s source chain (gpio-cdev wraps the `open(2)` error).
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn denied(device: &str, group: &'static str) -> HwError {
+    HwError::PermissionDenied {
+        device: device.to_string(),
+        group,
+    }
 }
 
 /// Opens output lines `pins` (None = not wired) with the given backend; all start low.
@@ -76,57 +146,57 @@ pub fn open_pins<const N: usize>(
     backend: Backend,
     chip: &str,
     pins: [Option<u32>; N],
-) -> Result<[Option<HwPin>; N], String> {
+) -> Result<[Option<HwPin>; N], HwError> {
     let mut out: [Option<HwPin>; N] = std::array::from_fn(|_| None);
     match backend {
         Backend::None => {}
         Backend::Rppal => {
             let gpio = rppal::gpio::Gpio::new().map_err(|e| match e {
-                rppal::gpio::Error::PermissionDenied(p) => gpio_hint(&p),
-                rppal::gpio::Error::UnknownModel => {
-                    "this is not a Raspberry Pi rppal knows (gpio.backend = \"rppal\"); \
-                     use gpio.backend = \"cdev\" with the board's gpiochip, or --simulate"
-                        .to_string()
+                rppal::gpio::Error::PermissionDenied(p) => denied(&p, "gpio"),
+                rppal::gpio::Error::UnknownModel => HwError::NotARaspberryPi,
+                rppal::gpio::Error::Io(ref io) if io.kind() == io::ErrorKind::PermissionDenied => {
+                    denied("/dev/gpiomem", "gpio")
                 }
-                e => format!("cannot open the Raspberry Pi GPIO: {e} (or run with --simulate)"),
+                e => HwError::RppalGpio(e),
             })?;
             for (slot, pin) in out.iter_mut().zip(pins) {
                 if let Some(n) = pin {
-                    let n8 = u8::try_from(n).map_err(|_| format!("GPIO {n} is not a BCM pin"))?;
+                    let n8 = u8::try_from(n).map_err(|_| HwError::NotBcmPin(n))?;
                     let p = gpio
                         .get(n8)
-                        .map_err(|e| format!("cannot claim BCM GPIO {n}: {e}"))?;
+                        .map_err(|source| HwError::ClaimBcm { pin: n, source })?;
                     *slot = Some(HwPin::Rppal(p.into_output_low()));
                 }
             }
         }
         Backend::Cdev => {
-            let mut c = Chip::new(chip).map_err(|e| {
-                if is_permission(&e.to_string()) {
-                    gpio_hint(chip)
+            let mut c = Chip::new(chip).map_err(|source| {
+                if io_kind(&source) == Some(io::ErrorKind::PermissionDenied) {
+                    denied(chip, "gpio")
                 } else {
-                    format!("cannot open GPIO chip {chip}: {e} (list chips with `gpiodetect`, or run with --simulate)")
+                    HwError::OpenChip {
+                        chip: chip.to_string(),
+                        source,
+                    }
                 }
             })?;
             for (slot, pin) in out.iter_mut().zip(pins) {
                 if let Some(n) = pin {
+                    let claim = |source| HwError::ClaimLine {
+                        line: n,
+                        chip: chip.to_string(),
+                        source,
+                    };
                     let h = c
                         .get_line(n)
                         .and_then(|l| l.request(LineRequestFlags::OUTPUT, 0, "maskgate"))
-                        .map_err(|e| {
-                            format!("cannot claim line {n} of {chip}: {e} (is it in use? see `gpioinfo`)")
-                        })?;
-                    let p = CdevPin::new(h).map_err(|e| format!("line {n} of {chip}: {e}"))?;
-                    *slot = Some(HwPin::Cdev(p));
+                        .map_err(claim)?;
+                    *slot = Some(HwPin::Cdev(CdevPin::new(h).map_err(claim)?));
                 }
             }
         }
     }
     Ok(out)
-}
-
-fn is_permission(msg: &str) -> bool {
-    msg.contains("ermission denied") || msg.contains("EACCES")
 }
 
 /// An I2C bus from either library.
@@ -162,28 +232,25 @@ impl I2c for HwI2c {
 }
 
 /// Opens I2C bus `bus` (/dev/i2c-`bus`).
-pub fn open_i2c(backend: Backend, bus: u8) -> Result<HwI2c, String> {
+pub fn open_i2c(backend: Backend, bus: u8) -> Result<HwI2c, HwError> {
     let path = format!("/dev/i2c-{bus}");
-    let hint = |e: &dyn std::fmt::Display| {
-        let msg = e.to_string();
-        if is_permission(&msg) {
-            format!("cannot open {path}: add the service user to the i2c group")
-        } else if msg.contains("No such file") || msg.contains("not found") {
-            format!(
-                "{path} does not exist: enable I2C (Raspberry Pi: sudo raspi-config nonint do_i2c 0; \
-                 Jetson: the 40-pin header bus is /dev/i2c-7 on Orin, /dev/i2c-1 on Nano)"
-            )
-        } else {
-            format!("cannot open {path}: {msg}")
-        }
+    let fail = |source: io::Error| match source.kind() {
+        io::ErrorKind::PermissionDenied => denied(&path, "i2c"),
+        io::ErrorKind::NotFound => HwError::NoI2cBus { path: path.clone() },
+        _ => HwError::OpenI2c {
+            path: path.clone(),
+            source,
+        },
     };
     match backend {
         Backend::Rppal => rppal::i2c::I2c::with_bus(bus)
             .map(HwI2c::Rppal)
-            .map_err(|e| hint(&e)),
-        _ => I2cdev::new(&path).map(HwI2c::Dev).map_err(|e| {
-            let io: io::Error = e.into();
-            hint(&io)
-        }),
+            .map_err(|e| match e {
+                rppal::i2c::Error::Io(io) => fail(io),
+                e => fail(io::Error::other(e)),
+            }),
+        _ => I2cdev::new(&path)
+            .map(HwI2c::Dev)
+            .map_err(|e| fail(e.into())),
     }
 }

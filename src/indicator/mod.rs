@@ -2,21 +2,39 @@
 //!
 //! Every output is an `embedded_hal` trait object of the smallest kind: LEDs and the buzzer are
 //! [`OutputPin`]s, the display an `I2c` bus. [`hw`] opens the real ones (rppal on a Raspberry
-//! Pi, gpio-cdev / i2c-dev through linux-embedded-hal elsewhere); [`doubles`] has the test
-//! doubles, including an SSD1306 that decodes its I2C byte stream back into a picture.
+//! Pi, gpio-cdev / i2c-dev through linux-embedded-hal elsewhere); [`sim`] has the simulated
+//! ones (`--simulate` and the tests), including an SSD1306 that decodes its I2C byte stream back
+//! into a picture.
 
 pub mod buzzer;
 pub mod display;
-pub mod doubles;
 pub mod hw;
+pub mod sim;
 
 use std::time::Duration;
 
 use embedded_hal::digital::OutputPin;
 use heapless::Deque;
 
-use crate::kiosk::decide::Verdict;
+use crate::verdict::Verdict;
 use buzzer::{Pattern, Player};
+
+/// Something at the door that shows the verdict. The kiosk holds a list of them (the LED /
+/// buzzer lines, [`Signals`], first); a new device (a door relay, an LED strip) is one file
+/// implementing this and a config section, wired in `door::indicators`. The OLED is not one:
+/// it shows whole screens (status, camera state), see [`display`].
+pub trait Indicator: Send {
+    /// Shows `v` from `now` (`Idle` = nothing to show).
+    fn show(&mut self, v: Verdict, now: Duration);
+    /// Advances timed patterns (a buzzer's beeps) to `now`.
+    fn tick(&mut self, _now: Duration) {}
+    /// The safe state: everything off (shutdown, camera lost, a panic in the loop).
+    fn off(&mut self, now: Duration) {
+        self.show(Verdict::Idle, now);
+    }
+    /// Hands over the level changes since the last call, oldest first (simulation prints them).
+    fn drain(&mut self, _sink: &mut dyn FnMut(SignalEvent)) {}
+}
 
 /// Which physical output changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +42,8 @@ pub enum Output {
     Green,
     Red,
     Buzzer,
+    /// Any other indicator's line (e.g. "relay"), reported as a `line` event.
+    Line(&'static str),
 }
 
 impl Output {
@@ -32,6 +52,7 @@ impl Output {
             Output::Green => "green",
             Output::Red => "red",
             Output::Buzzer => "buzzer",
+            Output::Line(name) => name,
         }
     }
 }
@@ -186,20 +207,35 @@ impl<P: OutputPin> Signals<P> {
     }
 }
 
+impl<P: OutputPin + Send> Indicator for Signals<P> {
+    fn show(&mut self, v: Verdict, now: Duration) {
+        Signals::show(self, v, now);
+    }
+    fn tick(&mut self, now: Duration) {
+        Signals::tick(self, now);
+    }
+    fn off(&mut self, now: Duration) {
+        self.all_off(now);
+    }
+    fn drain(&mut self, sink: &mut dyn FnMut(SignalEvent)) {
+        self.drain_events().for_each(sink);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::doubles::FakePin;
+    use super::sim::SimPin;
     use super::*;
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
     }
 
-    fn signals(active_low: bool) -> Signals<FakePin> {
+    fn signals(active_low: bool) -> Signals<SimPin> {
         Signals::new(
-            Some(FakePin::default()),
-            Some(FakePin::default()),
-            Some(FakePin::default()),
+            Some(SimPin::default()),
+            Some(SimPin::default()),
+            Some(SimPin::default()),
             active_low,
             Patterns {
                 mask: Pattern::new(&[80]).unwrap(),

@@ -1,6 +1,7 @@
-//! Test doubles for the hardware boundary, used by the tests and by `maskgate run --simulate`.
+//! Simulated hardware: what `maskgate run --simulate` drives instead of pins and a bus, and what
+//! the tests check against. An SSD1306 that decodes its I2C byte stream back into a picture.
 //!
-//! [`FakeSsd1306`] is an I2C device that understands the SSD1306 command / data stream the way
+//! [`SimSsd1306`] is an I2C device that understands the SSD1306 command / data stream the way
 //! the controller does (control bytes, addressing modes, column / page windows, segment remap,
 //! COM scan direction, display on / off, invert) and keeps the 128x64 picture a person would
 //! see, so tests assert on pixels and save PNGs instead of trusting the driver.
@@ -18,41 +19,41 @@ pub const OLED_H: usize = 64;
 
 /// A GPIO output that remembers its level; `fail` makes every write return an error.
 #[derive(Debug, Default)]
-pub struct FakePin {
+pub struct SimPin {
     level: bool,
     pub fail: bool,
 }
 
-impl FakePin {
+impl SimPin {
     pub fn is_high(&self) -> bool {
         self.level
     }
 }
 
 #[derive(Debug)]
-pub struct FakePinError;
+pub struct SimPinError;
 
-impl digital::Error for FakePinError {
+impl digital::Error for SimPinError {
     fn kind(&self) -> digital::ErrorKind {
         digital::ErrorKind::Other
     }
 }
 
-impl PinErrorType for FakePin {
-    type Error = FakePinError;
+impl PinErrorType for SimPin {
+    type Error = SimPinError;
 }
 
-impl OutputPin for FakePin {
-    fn set_low(&mut self) -> Result<(), FakePinError> {
+impl OutputPin for SimPin {
+    fn set_low(&mut self) -> Result<(), SimPinError> {
         if self.fail {
-            return Err(FakePinError);
+            return Err(SimPinError);
         }
         self.level = false;
         Ok(())
     }
-    fn set_high(&mut self) -> Result<(), FakePinError> {
+    fn set_high(&mut self) -> Result<(), SimPinError> {
         if self.fail {
-            return Err(FakePinError);
+            return Err(SimPinError);
         }
         self.level = true;
         Ok(())
@@ -60,19 +61,19 @@ impl OutputPin for FakePin {
 }
 
 /// A door's signals on fake pins (green, red, buzzer; active high).
-pub fn fake_signals(patterns: Patterns) -> Signals<FakePin> {
+pub fn sim_signals(patterns: Patterns) -> Signals<SimPin> {
     Signals::new(
-        Some(FakePin::default()),
-        Some(FakePin::default()),
-        Some(FakePin::default()),
+        Some(SimPin::default()),
+        Some(SimPin::default()),
+        Some(SimPin::default()),
         false,
         patterns,
     )
 }
 
-/// An OLED driver on a [`FakeSsd1306`] at 0x3C, and the probe to look at its glass.
-pub fn fake_oled() -> (Oled<FakeSsd1306>, PanelProbe) {
-    let (i2c, probe) = FakeSsd1306::new(0x3C);
+/// An OLED driver on a [`SimSsd1306`] at 0x3C, and the probe to look at its glass.
+pub fn sim_oled() -> (Oled<SimSsd1306>, PanelProbe) {
+    let (i2c, probe) = SimSsd1306::new(0x3C);
     (Oled::new(i2c, 0x3C, false, "fake SSD1306".into()), probe)
 }
 
@@ -287,16 +288,16 @@ struct Shared {
 }
 
 /// An SSD1306 on a fake I2C bus at `address`; clone a [`PanelProbe`] to look at the glass.
-pub struct FakeSsd1306 {
+pub struct SimSsd1306 {
     address: u8,
     shared: Arc<Mutex<Shared>>,
 }
 
-/// The test's view of a [`FakeSsd1306`]: current picture and fault injection.
+/// The test's view of a [`SimSsd1306`]: current picture and fault injection.
 #[derive(Clone)]
 pub struct PanelProbe(Arc<Mutex<Shared>>);
 
-impl FakeSsd1306 {
+impl SimSsd1306 {
     pub fn new(address: u8) -> (Self, PanelProbe) {
         let shared = Arc::new(Mutex::new(Shared::default()));
         (
@@ -323,27 +324,27 @@ impl PanelProbe {
 }
 
 #[derive(Debug)]
-pub struct FakeI2cError(ErrorKind);
+pub struct SimI2cError(ErrorKind);
 
-impl i2c::Error for FakeI2cError {
+impl i2c::Error for SimI2cError {
     fn kind(&self) -> ErrorKind {
         self.0
     }
 }
 
-impl i2c::ErrorType for FakeSsd1306 {
-    type Error = FakeI2cError;
+impl i2c::ErrorType for SimSsd1306 {
+    type Error = SimI2cError;
 }
 
-impl I2c for FakeSsd1306 {
+impl I2c for SimSsd1306 {
     fn transaction(
         &mut self,
         address: u8,
         operations: &mut [Operation<'_>],
-    ) -> Result<(), FakeI2cError> {
+    ) -> Result<(), SimI2cError> {
         let mut s = self.shared.lock().unwrap();
         if s.nack || address != self.address {
-            return Err(FakeI2cError(ErrorKind::NoAcknowledge(
+            return Err(SimI2cError(ErrorKind::NoAcknowledge(
                 NoAcknowledgeSource::Address,
             )));
         }
@@ -385,7 +386,7 @@ mod tests {
 
     #[test]
     fn decodes_a_horizontal_window_write() {
-        let (mut dev, probe) = FakeSsd1306::new(0x3C);
+        let (mut dev, probe) = SimSsd1306::new(0x3C);
         // display on, remap + reversed COM (upright), horizontal mode, window cols 10..11 pages 1..1
         dev.write(
             0x3C,
@@ -401,7 +402,7 @@ mod tests {
 
     #[test]
     fn remap_invert_and_off_change_what_is_seen() {
-        let (mut dev, probe) = FakeSsd1306::new(0x3C);
+        let (mut dev, probe) = SimSsd1306::new(0x3C);
         dev.write(
             0x3C,
             &[0x00, 0xAF, 0xA0, 0xC0, 0x20, 0x00, 0x21, 0, 127, 0x22, 0, 7],
@@ -418,7 +419,7 @@ mod tests {
 
     #[test]
     fn nack_and_wrong_address_fail_like_a_bus_would() {
-        let (mut dev, probe) = FakeSsd1306::new(0x3C);
+        let (mut dev, probe) = SimSsd1306::new(0x3C);
         assert!(dev.write(0x3D, &[0x00, 0xAF]).is_err());
         probe.set_nack(true);
         let e = dev.write(0x3C, &[0x00, 0xAF]).unwrap_err();

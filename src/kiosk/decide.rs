@@ -15,28 +15,12 @@ use std::time::Duration;
 use heapless::Deque;
 use serde::{Deserialize, Serialize};
 
+use crate::error::InvalidSetting;
+pub use crate::verdict::Verdict;
 use crate::vision::Face;
 
 /// Longest vote window the fixed-capacity history can hold.
 pub const MAX_WINDOW: usize = 32;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Idle,
-    Mask,
-    NoMask,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Idle => "idle",
-            Verdict::Mask => "mask",
-            Verdict::NoMask => "no_mask",
-        }
-    }
-}
 
 /// Which face decides when several are in view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,17 +43,45 @@ pub enum Vote {
     Mean,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The rules' numbers; also the `[decision]` config section as it is (serde reads it from the
+/// TOML, durations as milliseconds). `mask_threshold` comes from `[model]`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DecideConfig {
+    /// Whose face decides: "largest" (default), "central" or "all" (everyone must be masked).
     pub select: Select,
+    /// "count" (default): `agree` of the last `window` frames; "mean": mean P(mask).
     pub vote: Vote,
+    /// Frames considered. Default 5.
     pub window: usize,
+    /// Frames that must agree (or the minimum frames for "mean"). Default 3.
     pub agree: usize,
+    /// P(mask) at or above which a face counts as masked (`model.mask_threshold`).
+    #[serde(skip)]
     pub mask_threshold: f32,
-    /// Faces narrower than this (frame pixels) are ignored.
+    /// Faces narrower than this many camera pixels are ignored, not guessed. Default 40.
     pub min_face_px: f32,
+    /// How long a verdict stays on. Default 2000 ms.
+    #[serde(rename = "hold_ms", with = "millis")]
     pub hold: Duration,
+    /// Nobody in view this long re-arms for the next person. Default 500 ms.
+    #[serde(rename = "absent_ms", with = "millis")]
     pub absent: Duration,
+}
+
+/// A `Duration` as whole milliseconds in the config file.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl Default for DecideConfig {
@@ -89,23 +101,32 @@ impl Default for DecideConfig {
 
 impl DecideConfig {
     /// Checks the numbers a config file could get wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.window == 0 || self.window > MAX_WINDOW {
-            return Err(format!(
-                "decision.window must be 1..={MAX_WINDOW}, got {}",
-                self.window
+            return Err(InvalidSetting::new(
+                "decision.window",
+                format!(
+                    "decision.window must be 1..={MAX_WINDOW}, got {}",
+                    self.window
+                ),
             ));
         }
         if self.agree == 0 || self.agree > self.window {
-            return Err(format!(
-                "decision.agree must be 1..=window ({}), got {}",
-                self.window, self.agree
+            return Err(InvalidSetting::new(
+                "decision.agree",
+                format!(
+                    "decision.agree must be 1..=window ({}), got {}",
+                    self.window, self.agree
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.mask_threshold) {
-            return Err(format!(
-                "mask_threshold must be in 0..=1, got {}",
-                self.mask_threshold
+            return Err(InvalidSetting::new(
+                "model.mask_threshold",
+                format!(
+                    "mask_threshold must be in 0..=1, got {}",
+                    self.mask_threshold
+                ),
             ));
         }
         Ok(())
@@ -367,7 +388,7 @@ mod tests {
             agree: 6,
             ..DecideConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("agree"));
+        assert!(bad.validate().unwrap_err().key == "decision.agree");
         let bad = DecideConfig {
             window: 33,
             ..DecideConfig::default()

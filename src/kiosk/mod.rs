@@ -6,9 +6,11 @@ pub mod decide;
 pub mod outputs;
 pub mod run;
 
+use std::io::Write;
+
 use serde::Serialize;
 
-use crate::kiosk::decide::Verdict;
+use crate::verdict::Verdict;
 
 /// What the loop reports; `maskgate run --simulate` prints these as JSON lines (a stable
 /// interface: fields may be added, none renamed).
@@ -31,6 +33,12 @@ pub enum Event {
         t_ms: u64,
         on: bool,
     },
+    /// Another indicator's line (a relay, ...) changed.
+    Line {
+        t_ms: u64,
+        line: &'static str,
+        on: bool,
+    },
     /// A new picture on the OLED (`--display-dump` wrote it as `index`.png).
     Display {
         t_ms: u64,
@@ -40,4 +48,29 @@ pub enum Event {
         t_ms: u64,
         online: bool,
     },
+}
+
+/// Receives every event of the door loop, in order: JSON lines in simulation ([`JsonLines`]),
+/// the HTTP status (`serve::Shared`), a fleet publisher. Called on the loop's thread: a sink
+/// that does I/O which can block must hand the event to a thread of its own.
+pub trait EventSink {
+    fn event(&mut self, e: &Event);
+}
+
+/// Each event as one JSON line (`maskgate run --simulate` on stdout).
+pub struct JsonLines<W: Write>(pub W);
+
+impl JsonLines<std::io::Stdout> {
+    pub fn stdout() -> Self {
+        Self(std::io::stdout())
+    }
+}
+
+impl<W: Write> EventSink for JsonLines<W> {
+    fn event(&mut self, e: &Event) {
+        // a closed stdout (the reader went away) must not stop the door
+        let _ = serde_json::to_writer(&mut self.0, e);
+        let _ = self.0.write_all(b"\n");
+        let _ = self.0.flush();
+    }
 }

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 
-use super::decide::Verdict;
 use super::Event;
-use crate::signal::display::{Oled, Screen};
-use crate::signal::doubles::{Bitmap, PanelProbe};
-use crate::signal::{Output, Signals};
+use crate::indicator::display::{Oled, Screen};
+use crate::indicator::sim::{Bitmap, PanelProbe};
+use crate::indicator::{Indicator, Output, SignalEvent, Signals};
+use crate::verdict::Verdict;
 
 pub trait Outputs {
     /// A verdict to show from `now`.
@@ -31,14 +31,53 @@ pub trait Outputs {
     fn drain(&mut self, sink: &mut dyn FnMut(Event));
 }
 
+/// The door as assembled at run time picks its outputs from the config (`door::outputs`).
+impl<O: Outputs + ?Sized> Outputs for Box<O> {
+    fn verdict(&mut self, v: Verdict, now: Duration) {
+        (**self).verdict(v, now)
+    }
+    fn tick(&mut self, now: Duration) {
+        (**self).tick(now)
+    }
+    fn screen(&mut self, s: Screen, now: Duration) {
+        (**self).screen(s, now)
+    }
+    fn shutdown(&mut self, now: Duration) {
+        (**self).shutdown(now)
+    }
+    fn drain(&mut self, sink: &mut dyn FnMut(Event)) {
+        (**self).drain(sink)
+    }
+}
+
+/// A level change as the event stream reports it.
+fn signal_event(e: SignalEvent) -> Event {
+    let t_ms = ms(e.at);
+    match e.output {
+        Output::Buzzer => Event::Buzzer { t_ms, on: e.on },
+        Output::Line(line) => Event::Line {
+            t_ms,
+            line,
+            on: e.on,
+        },
+        o => Event::Led {
+            t_ms,
+            led: o.as_str(),
+            on: e.on,
+        },
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Signals and display driven synchronously; with a [`PanelProbe`] each new picture is
-/// reported (and written as PNG when `dump` is set).
+/// Signals, further indicators and the display driven synchronously; with a [`PanelProbe`]
+/// each new picture is reported (and written as PNG when `dump` is set).
 pub struct InlineOutputs<P: OutputPin, I: I2c> {
     pub signals: Signals<P>,
+    /// Indicators beyond the LED / buzzer lines, in the order they were added.
+    pub more: Vec<Box<dyn Indicator>>,
     pub oled: Option<Oled<I>>,
     probe: Option<PanelProbe>,
     dump: Option<PathBuf>,
@@ -56,6 +95,7 @@ impl<P: OutputPin, I: I2c> InlineOutputs<P, I> {
     ) -> Self {
         Self {
             signals,
+            more: Vec::new(),
             oled,
             probe,
             dump,
@@ -64,6 +104,12 @@ impl<P: OutputPin, I: I2c> InlineOutputs<P, I> {
             pics: 0,
             pending: heapless::Deque::new(),
         }
+    }
+
+    /// Adds an indicator after the LED / buzzer lines.
+    pub fn with(mut self, i: Box<dyn Indicator>) -> Self {
+        self.more.push(i);
+        self
     }
 
     fn capture(&mut self, now: Duration) {
@@ -90,9 +136,11 @@ impl<P: OutputPin, I: I2c> InlineOutputs<P, I> {
 impl<P: OutputPin, I: I2c> Outputs for InlineOutputs<P, I> {
     fn verdict(&mut self, v: Verdict, now: Duration) {
         self.signals.show(v, now);
+        self.more.iter_mut().for_each(|i| i.show(v, now));
     }
     fn tick(&mut self, now: Duration) {
         self.signals.tick(now);
+        self.more.iter_mut().for_each(|i| i.tick(now));
     }
     fn screen(&mut self, s: Screen, now: Duration) {
         if let Some(o) = &mut self.oled {
@@ -103,19 +151,18 @@ impl<P: OutputPin, I: I2c> Outputs for InlineOutputs<P, I> {
     fn shutdown(&mut self, now: Duration) {
         self.signals.tick(now);
         self.signals.all_off(now);
+        for i in &mut self.more {
+            i.tick(now);
+            i.off(now);
+        }
         self.screen(Screen::OUT_OF_SERVICE, now);
     }
     fn drain(&mut self, sink: &mut dyn FnMut(Event)) {
         for e in self.signals.drain_events() {
-            let t_ms = ms(e.at);
-            sink(match e.output {
-                Output::Buzzer => Event::Buzzer { t_ms, on: e.on },
-                o => Event::Led {
-                    t_ms,
-                    led: o.as_str(),
-                    on: e.on,
-                },
-            });
+            sink(signal_event(e));
+        }
+        for i in &mut self.more {
+            i.drain(&mut |e| sink(signal_event(e)));
         }
         while let Some(e) = self.pending.pop_front() {
             sink(e);
@@ -134,7 +181,8 @@ struct ScreenSlot {
     closing: bool,
 }
 
-/// Hardware outputs on their own threads; the frame loop only posts small messages.
+/// Hardware outputs on their own threads (a 2 ms ticker for every indicator, one thread for
+/// the display); the frame loop only posts small messages.
 pub struct ThreadedOutputs {
     tx: SyncSender<Cmd>,
     screen: Arc<(Mutex<ScreenSlot>, Condvar)>,
@@ -142,9 +190,11 @@ pub struct ThreadedOutputs {
 }
 
 impl ThreadedOutputs {
-    pub fn spawn<P, I>(mut signals: Signals<P>, oled: Option<Oled<I>>) -> std::io::Result<Self>
+    pub fn spawn<I>(
+        mut indicators: Vec<Box<dyn Indicator>>,
+        oled: Option<Oled<I>>,
+    ) -> std::io::Result<Self>
     where
-        P: OutputPin + Send + 'static,
         I: I2c + Send + 'static,
     {
         let (tx, rx) = mpsc::sync_channel::<Cmd>(16);
@@ -154,17 +204,22 @@ impl ThreadedOutputs {
                 .spawn(move || {
                     let t0 = Instant::now();
                     loop {
+                        let now = || t0.elapsed();
                         match rx.recv_timeout(Duration::from_millis(2)) {
-                            Ok(Cmd::Show(v)) => signals.show(v, t0.elapsed()),
+                            Ok(Cmd::Show(v)) => {
+                                indicators.iter_mut().for_each(|i| i.show(v, now()))
+                            }
                             Ok(Cmd::Off) | Err(RecvTimeoutError::Disconnected) => {
-                                signals.all_off(t0.elapsed());
+                                indicators.iter_mut().for_each(|i| i.off(now()));
                                 return;
                             }
                             Err(RecvTimeoutError::Timeout) => {}
                         }
-                        signals.tick(t0.elapsed());
-                        // nobody reads the events on hardware: keep the log from filling
-                        signals.drain_events().for_each(drop);
+                        for i in &mut indicators {
+                            i.tick(now());
+                            // nobody reads the events on hardware: keep the log from filling
+                            i.drain(&mut drop);
+                        }
                     }
                 })?];
         let screen = Arc::new((Mutex::new(ScreenSlot::default()), Condvar::new()));
@@ -238,13 +293,13 @@ impl Drop for ThreadedOutputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::display::{Status, View};
-    use crate::signal::doubles::{fake_oled, fake_signals};
-    use crate::signal::Patterns;
+    use crate::indicator::display::{Status, View};
+    use crate::indicator::sim::{sim_oled, sim_signals};
+    use crate::indicator::Patterns;
 
     /// What `s` looks like on an SSD1306, drawn synchronously for comparison.
     fn expected(s: Screen) -> Bitmap {
-        let (mut oled, probe) = fake_oled();
+        let (mut oled, probe) = sim_oled();
         oled.show(&s);
         probe.picture()
     }
@@ -262,9 +317,9 @@ mod tests {
 
     #[test]
     fn threaded_outputs_draw_off_the_loop_and_shut_down_safely() {
-        let signals = fake_signals(Patterns::default());
-        let (oled, probe) = fake_oled();
-        let mut out = ThreadedOutputs::spawn(signals, Some(oled)).unwrap();
+        let signals = sim_signals(Patterns::default());
+        let (oled, probe) = sim_oled();
+        let mut out = ThreadedOutputs::spawn(vec![Box::new(signals)], Some(oled)).unwrap();
         let mask = Screen {
             view: View::Mask,
             status: Status {

@@ -10,8 +10,9 @@ use super::outputs::Outputs;
 use super::Event;
 use crate::clock::Clock;
 use crate::engine::EngineError;
-use crate::signal::display::{Screen, Status, View};
+use crate::indicator::display::{Screen, Status, View};
 use crate::source::{FrameSource, RgbFrame, SourceError};
+use crate::systemd::Watchdog;
 use crate::vision::annotate;
 use crate::Pipeline;
 
@@ -98,131 +99,155 @@ impl<O: Outputs> Kiosk<O> {
         stop: &AtomicBool,
         sink: &mut dyn FnMut(Event),
     ) -> Result<Summary, EngineError> {
-        let wall0 = Instant::now();
         let t0 = clock.now();
-        let mut sum = Summary::default();
-        let mut view = View::Idle;
-        let mut status = Status {
-            fps_x10: 0,
-            camera_ok: true,
-        };
-        let mut status_at = t0;
-        let mut status_frames = 0u64;
-        let mut backoff = BACKOFF_MIN;
-        let mut last_ping = Instant::now();
-        self.outputs.screen(Screen { view, status }, t0);
+        let mut st = LoopState::new(t0);
+        let mut watchdog = Watchdog::with_period(self.cfg.watchdog);
+        self.outputs.screen(st.screen(), t0);
         self.outputs.drain(sink);
-        let ms = |d: Duration| d.as_millis() as u64;
-
         while !stop.load(Ordering::Relaxed) {
-            if let Some(wd) = self.cfg.watchdog {
-                if last_ping.elapsed() >= wd / 2 {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-                    last_ping = Instant::now();
-                }
-            }
+            watchdog.ping_if_due();
             match source.next_frame(clock, &mut self.frame) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let now = clock.now();
-                    if status.camera_ok {
-                        tracing::warn!(error = %e, "camera lost; reopening with back-off");
-                        status.camera_ok = false;
-                        view = View::CameraOffline;
-                        self.decider = Decider::new(self.cfg.decide);
-                        self.outputs.verdict(Verdict::Idle, now);
-                        self.outputs.screen(Screen { view, status }, now);
-                        sink(Event::Camera {
-                            t_ms: ms(now),
-                            online: false,
-                        });
-                    }
-                    self.outputs.tick(now);
-                    self.outputs.drain(sink);
-                    sleep_unless_stopped(clock, backoff, stop);
-                    match source.reopen() {
-                        Ok(()) => {
-                            sum.reopens += 1;
-                            backoff = BACKOFF_MIN;
-                            tracing::info!(source = %source.describe(), "camera reopened");
-                        }
-                        Err(SourceError::Open(m) | SourceError::Lost(m)) => {
-                            backoff = (backoff * 2).min(BACKOFF_MAX);
-                            tracing::debug!(error = %m, "reopen failed");
-                        }
-                    }
+                    self.camera_lost(&e, &mut st, source, clock, stop, sink);
                     continue;
                 }
             }
             let now = clock.now();
-            if !status.camera_ok {
-                status.camera_ok = true;
-                view = View::from(self.decider.current());
-                tracing::info!("camera back");
-                sink(Event::Camera {
-                    t_ms: ms(now),
-                    online: true,
-                });
-                self.outputs.screen(Screen { view, status }, now);
+            if !st.status.camera_ok {
+                self.camera_back(&mut st, now, sink);
             }
             self.outputs.tick(now);
-            let Some(img) = self.frame.view() else {
+            if !self.frame_in_hand(&mut st, now, sink)? {
                 continue;
-            };
-            let t_wall = Instant::now();
-            let res = self.pipeline.process(img)?;
-            sum.busy += t_wall.elapsed();
-            sum.frames += 1;
-            status_frames += 1;
-            let obs = observe(&res.faces, img.width, img.height, &self.cfg.decide);
-            let faces = res.faces.len();
-            if let Some(a) = self.decider.update(now, obs) {
-                self.outputs.verdict(a.verdict, now);
-                view = View::from(a.verdict);
-                self.outputs.screen(Screen { view, status }, now);
-                sum.verdicts += 1;
-                sum.first_verdict.get_or_insert_with(|| wall0.elapsed());
-                // frame in hand → signals set: the latency a person at the door feels
-                let latency_ms = t_wall.elapsed().as_secs_f64() * 1e3;
-                tracing::info!(
-                    verdict = a.verdict.as_str(),
-                    prob = format_args!("{:.3}", a.prob),
-                    latency_ms = format_args!("{latency_ms:.1}"),
-                    faces,
-                    "verdict"
-                );
-                sink(Event::Decision {
-                    t_ms: ms(now),
-                    decision: a.verdict,
-                    prob: a.prob,
-                    frame: sum.frames - 1,
-                });
-                if a.verdict != Verdict::Idle {
-                    self.save(a.verdict);
-                }
-            }
-            if sum.frames == 1 {
-                // the rate counts frames after the first one, over the time since it
-                status_at = now;
-                status_frames = 0;
-            }
-            let since = now.saturating_sub(status_at);
-            if since >= self.cfg.status_interval {
-                status.fps_x10 = (status_frames as f64 * 10.0 / since.as_secs_f64())
-                    .round()
-                    .min(9999.0) as u16;
-                status_at = now;
-                status_frames = 0;
-                self.outputs.screen(Screen { view, status }, now);
             }
             self.outputs.drain(sink);
-            if self.cfg.max_frames.is_some_and(|m| sum.frames >= m) {
+            if self.cfg.max_frames.is_some_and(|m| st.sum.frames >= m) {
                 break;
             }
         }
-        sum.elapsed = clock.now().saturating_sub(t0);
-        Ok(sum)
+        st.sum.elapsed = clock.now().saturating_sub(t0);
+        Ok(st.sum)
+    }
+
+    /// A source error: the first one turns the door idle and shows CAMERA OFFLINE; every one
+    /// waits the back-off and tries to reopen.
+    fn camera_lost(
+        &mut self,
+        e: &SourceError,
+        st: &mut LoopState,
+        source: &mut dyn FrameSource,
+        clock: &mut dyn Clock,
+        stop: &AtomicBool,
+        sink: &mut dyn FnMut(Event),
+    ) {
+        let now = clock.now();
+        if st.status.camera_ok {
+            tracing::warn!(error = %e, "camera lost; reopening with back-off");
+            st.status.camera_ok = false;
+            st.view = View::CameraOffline;
+            self.decider = Decider::new(self.cfg.decide);
+            self.outputs.verdict(Verdict::Idle, now);
+            self.outputs.screen(st.screen(), now);
+            sink(Event::Camera {
+                t_ms: ms(now),
+                online: false,
+            });
+        }
+        self.outputs.tick(now);
+        self.outputs.drain(sink);
+        sleep_unless_stopped(clock, st.backoff, stop);
+        match source.reopen() {
+            Ok(()) => {
+                st.sum.reopens += 1;
+                st.backoff = BACKOFF_MIN;
+                tracing::info!(source = %source.describe(), "camera reopened");
+            }
+            Err(SourceError::Open(m) | SourceError::Lost(m)) => {
+                st.backoff = (st.backoff * 2).min(BACKOFF_MAX);
+                tracing::debug!(error = %m, "reopen failed");
+            }
+        }
+    }
+
+    /// Frames again after a loss: the screen shows the current verdict again.
+    fn camera_back(&mut self, st: &mut LoopState, now: Duration, sink: &mut dyn FnMut(Event)) {
+        st.status.camera_ok = true;
+        st.view = View::from(self.decider.current());
+        tracing::info!("camera back");
+        sink(Event::Camera {
+            t_ms: ms(now),
+            online: true,
+        });
+        self.outputs.screen(st.screen(), now);
+    }
+
+    /// Pipeline, decision, outputs and the status line for the frame in hand; false when the
+    /// frame is empty (nothing was processed).
+    fn frame_in_hand(
+        &mut self,
+        st: &mut LoopState,
+        now: Duration,
+        sink: &mut dyn FnMut(Event),
+    ) -> Result<bool, EngineError> {
+        let Some(img) = self.frame.view() else {
+            return Ok(false);
+        };
+        let t_wall = Instant::now();
+        let res = self.pipeline.process(img)?;
+        st.sum.busy += t_wall.elapsed();
+        st.sum.frames += 1;
+        st.status_frames += 1;
+        let obs = observe(&res.faces, img.width, img.height, &self.cfg.decide);
+        let faces = res.faces.len();
+        if let Some(a) = self.decider.update(now, obs) {
+            self.outputs.verdict(a.verdict, now);
+            st.view = View::from(a.verdict);
+            self.outputs.screen(st.screen(), now);
+            st.sum.verdicts += 1;
+            st.sum
+                .first_verdict
+                .get_or_insert_with(|| st.wall0.elapsed());
+            // frame in hand → signals set: the latency a person at the door feels
+            let latency_ms = t_wall.elapsed().as_secs_f64() * 1e3;
+            tracing::info!(
+                verdict = a.verdict.as_str(),
+                prob = format_args!("{:.3}", a.prob),
+                latency_ms = format_args!("{latency_ms:.1}"),
+                faces,
+                "verdict"
+            );
+            sink(Event::Decision {
+                t_ms: ms(now),
+                decision: a.verdict,
+                prob: a.prob,
+                frame: st.sum.frames - 1,
+            });
+            if a.verdict != Verdict::Idle {
+                self.save(a.verdict);
+            }
+        }
+        self.status_line(st, now);
+        Ok(true)
+    }
+
+    /// The fps on the screen, refreshed every `status_interval`.
+    fn status_line(&mut self, st: &mut LoopState, now: Duration) {
+        if st.sum.frames == 1 {
+            // the rate counts frames after the first one, over the time since it
+            st.status_at = now;
+            st.status_frames = 0;
+        }
+        let since = now.saturating_sub(st.status_at);
+        if since >= self.cfg.status_interval {
+            st.status.fps_x10 = (st.status_frames as f64 * 10.0 / since.as_secs_f64())
+                .round()
+                .min(9999.0) as u16;
+            st.status_at = now;
+            st.status_frames = 0;
+            self.outputs.screen(st.screen(), now);
+        }
     }
 
     /// Only when `service.save_verdict_images` is set: an annotated JPEG of this frame.
@@ -250,6 +275,45 @@ impl<O: Outputs> Kiosk<O> {
     fn pipeline_faces(&self) -> Vec<crate::Face> {
         self.pipeline.last().faces.iter().copied().collect()
     }
+}
+
+/// What the frame loop carries from one frame to the next.
+struct LoopState {
+    sum: Summary,
+    view: View,
+    status: Status,
+    status_at: Duration,
+    status_frames: u64,
+    backoff: Duration,
+    wall0: Instant,
+}
+
+impl LoopState {
+    fn new(t0: Duration) -> Self {
+        Self {
+            sum: Summary::default(),
+            view: View::Idle,
+            status: Status {
+                fps_x10: 0,
+                camera_ok: true,
+            },
+            status_at: t0,
+            status_frames: 0,
+            backoff: BACKOFF_MIN,
+            wall0: Instant::now(),
+        }
+    }
+
+    fn screen(&self) -> Screen {
+        Screen {
+            view: self.view,
+            status: self.status,
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
 }
 
 /// Sleeps `d` on `clock` in short steps so a stop request is honoured quickly.

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::kiosk::decide::Verdict;
+use crate::kiosk::{Event, EventSink};
 use crate::report::ImageReport;
+use crate::verdict::Verdict;
 use crate::vision::crop::CROP_MARGIN;
 use crate::vision::image_io;
 use crate::{BBox, ImageView, Pipeline};
@@ -85,10 +86,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(kiosk: bool) -> Arc<Self> {
+    /// `maskgate serve`: the upload API, no door.
+    pub fn for_api() -> Arc<Self> {
+        Self::new(None)
+    }
+
+    /// The kiosk's listener: also the door's status (`GET /v1/verdict`).
+    pub fn for_door() -> Arc<Self> {
+        Self::new(Some(Mutex::new(KioskStatus::default())))
+    }
+
+    fn new(kiosk: Option<Mutex<KioskStatus>>) -> Arc<Self> {
         Arc::new(Self {
             metrics: Metrics::default(),
-            kiosk: kiosk.then(|| Mutex::new(KioskStatus::default())),
+            kiosk,
             started: Instant::now(),
         })
     }
@@ -110,6 +121,17 @@ impl Shared {
     pub fn camera(&self, online: bool) {
         if let Some(k) = &self.kiosk {
             k.lock().unwrap_or_else(|e| e.into_inner()).camera_online = online;
+        }
+    }
+}
+
+/// The door's events keep `GET /v1/verdict` and the verdict counters current.
+impl EventSink for Arc<Shared> {
+    fn event(&mut self, e: &Event) {
+        match *e {
+            Event::Decision { decision, prob, .. } => self.verdict(decision, prob),
+            Event::Camera { online, .. } => self.camera(online),
+            _ => {}
         }
     }
 }

@@ -31,12 +31,18 @@ pub enum Format {
     Mjpeg,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// The `[camera]` config section as it is (serde reads it straight from the TOML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
+    /// V4L2 device. Default "/dev/video0".
     pub device: String,
+    /// Requested capture size; the driver may grant another (logged). Default 640x480.
     pub width: u32,
     pub height: u32,
+    /// Requested frame rate. Default 15.
     pub fps: u32,
+    /// "auto" (YUYV, else MJPEG), "yuyv" or "mjpeg". Default "auto".
     pub format: Format,
 }
 
@@ -236,7 +242,7 @@ impl FrameSource for Camera {
                     f.stride as usize,
                     &mut out.data,
                 )
-                .map_err(SourceError::Lost)?;
+                .map_err(|e| SourceError::Lost(e.to_string()))?;
             }
             PixelFormat::Mjpeg => {
                 // a corrupt MJPEG frame happens on flaky USB links: report, keep the camera

@@ -3,7 +3,27 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegDecoder;
-use image::{ColorType, ImageDecoder};
+use image::{ColorType, ImageDecoder, ImageError};
+
+/// A frame that cannot be turned into RGB (the camera source reports it and keeps going).
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("YUYV frame too short: {len} bytes for {width}x{height} (stride {stride})")]
+    ShortYuyv {
+        len: usize,
+        width: usize,
+        height: usize,
+        stride: usize,
+    },
+    #[error("RGB buffer has the wrong size")]
+    BufferSize,
+    #[error("bad MJPEG frame: no JPEG start marker")]
+    NoJpegStart,
+    #[error("bad MJPEG frame: {0}")]
+    BadJpeg(#[from] ImageError),
+    #[error("MJPEG frame in unsupported colour type {0:?}")]
+    UnsupportedColour(ColorType),
+}
 
 /// YUYV 4:2:2 (BT.601, limited range, as UVC cameras send it) to RGB8. `stride` is the
 /// source bytes per line (at least `2 * width`); `dst` must hold `width * height * 3` bytes.
@@ -13,16 +33,18 @@ pub fn yuyv_to_rgb(
     height: usize,
     stride: usize,
     dst: &mut [u8],
-) -> Result<(), String> {
+) -> Result<(), FrameError> {
     if width % 2 != 0 || stride < width * 2 || src.len() < stride * (height.max(1) - 1) + width * 2
     {
-        return Err(format!(
-            "YUYV frame too short: {} bytes for {width}x{height} (stride {stride})",
-            src.len()
-        ));
+        return Err(FrameError::ShortYuyv {
+            len: src.len(),
+            width,
+            height,
+            stride,
+        });
     }
     if dst.len() != width * height * 3 {
-        return Err("RGB buffer has the wrong size".into());
+        return Err(FrameError::BufferSize);
     }
     for y in 0..height {
         let row = &src[y * stride..y * stride + width * 2];
@@ -52,34 +74,32 @@ pub fn mjpeg_to_rgb(
     src: &[u8],
     scratch: &mut Vec<u8>,
     dst: &mut Vec<u8>,
-) -> Result<(u32, u32), String> {
+) -> Result<(u32, u32), FrameError> {
     let jpeg = if has_marker(src, 0xC4) {
         src
     } else {
         insert_default_dht(src, scratch)?;
         &scratch[..]
     };
-    let dec = JpegDecoder::new(Cursor::new(jpeg)).map_err(|e| format!("bad MJPEG frame: {e}"))?;
+    let dec = JpegDecoder::new(Cursor::new(jpeg))?;
     let (w, h) = dec.dimensions();
     let ct = dec.color_type();
     let n = w as usize * h as usize;
     match ct {
         ColorType::Rgb8 => {
             dst.resize(n * 3, 0);
-            dec.read_image(dst)
-                .map_err(|e| format!("bad MJPEG frame: {e}"))?;
+            dec.read_image(dst)?;
         }
         ColorType::L8 => {
             dst.resize(n * 3, 0);
-            dec.read_image(&mut dst[..n])
-                .map_err(|e| format!("bad MJPEG frame: {e}"))?;
+            dec.read_image(&mut dst[..n])?;
             // expand gray in place, back to front
             for i in (0..n).rev() {
                 let g = dst[i];
                 dst[i * 3..i * 3 + 3].copy_from_slice(&[g, g, g]);
             }
         }
-        other => return Err(format!("MJPEG frame in unsupported colour type {other:?}")),
+        other => return Err(FrameError::UnsupportedColour(other)),
     }
     Ok((w, h))
 }
@@ -136,9 +156,9 @@ const DEFAULT_DHT: [u8; 420] = [
 ];
 
 /// Copies `src` into `out` with [`DEFAULT_DHT`] right after the SOI marker.
-fn insert_default_dht(src: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn insert_default_dht(src: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
     if src.len() < 4 || src[0] != 0xFF || src[1] != 0xD8 {
-        return Err("bad MJPEG frame: no JPEG start marker".into());
+        return Err(FrameError::NoJpegStart);
     }
     out.clear();
     out.extend_from_slice(&src[..2]);

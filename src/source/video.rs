@@ -6,9 +6,9 @@
 //! headers, and a decoder crash cannot take the kiosk down with it. Frames cross the pipe as
 //! raw RGB24, read straight into the loop's reused buffer.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -57,12 +57,27 @@ fn rate(s: &Option<String>) -> Option<f64> {
     (n > 0.0 && d > 0.0).then_some(n / d)
 }
 
+/// What ffprobe's answer lacks.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("unreadable ffprobe output: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The first video stream has no `{0}` (or there is no video stream).
+    #[error("no {0}")]
+    Missing(&'static str),
+}
+
 /// Parses `ffprobe -of json` output (pure, unit-tested).
-pub fn parse_probe(json: &str) -> Result<VideoInfo, String> {
-    let p: Probe =
-        serde_json::from_str(json).map_err(|e| format!("unreadable ffprobe output: {e}"))?;
-    let s = p.streams.first().ok_or("no video stream")?;
-    let (mut w, mut h) = (s.width.ok_or("no width")?, s.height.ok_or("no height")?);
+pub fn parse_probe(json: &str) -> Result<VideoInfo, ProbeError> {
+    let p: Probe = serde_json::from_str(json)?;
+    let s = p
+        .streams
+        .first()
+        .ok_or(ProbeError::Missing("video stream"))?;
+    let (mut w, mut h) = (
+        s.width.ok_or(ProbeError::Missing("width"))?,
+        s.height.ok_or(ProbeError::Missing("height"))?,
+    );
     let rotation = s
         .side_data_list
         .iter()
@@ -74,7 +89,7 @@ pub fn parse_probe(json: &str) -> Result<VideoInfo, String> {
     }
     let fps = rate(&s.avg_frame_rate)
         .or_else(|| rate(&s.r_frame_rate))
-        .ok_or("no frame rate")?;
+        .ok_or(ProbeError::Missing("frame rate"))?;
     Ok(VideoInfo {
         width: w,
         height: h,
@@ -182,77 +197,6 @@ impl Drop for VideoReader {
     }
 }
 
-/// Writes RGB24 frames to an encoder; H.264 in MP4 / MKV / MOV, ffmpeg's default codec for
-/// other containers. Audio is never written.
-pub struct VideoWriter {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    path: PathBuf,
-}
-
-impl VideoWriter {
-    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, SourceError> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let mut c = Command::new("ffmpeg");
-        c.args([
-            "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-        ])
-        .args(["-s", &format!("{width}x{height}")])
-        .args(["-framerate", &format!("{fps}")])
-        .args(["-i", "-", "-an"]);
-        if matches!(ext.as_str(), "mp4" | "mkv" | "mov" | "m4v") {
-            // yuv420p needs even sizes: pad one pixel where needed
-            c.args([
-                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-            ])
-            .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]);
-        }
-        if matches!(ext.as_str(), "mp4" | "mov" | "m4v") {
-            c.args(["-movflags", "+faststart"]);
-        }
-        let mut child = c
-            .arg(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| spawn_err("ffmpeg", e))?;
-        let stdin = child.stdin.take();
-        Ok(Self {
-            child,
-            stdin,
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn write(&mut self, f: &RgbFrame) -> Result<(), SourceError> {
-        let w = self.stdin.as_mut().expect("open until finish");
-        w.write_all(&f.data).map_err(|e| {
-            SourceError::Lost(format!("encoder for {} stopped: {e}", self.path.display()))
-        })
-    }
-
-    /// Closes the pipe and waits for the encoder to finish the file.
-    pub fn finish(mut self) -> Result<(), SourceError> {
-        drop(self.stdin.take());
-        let st = self
-            .child
-            .wait()
-            .map_err(|e| SourceError::Lost(format!("encoder: {e}")))?;
-        if st.success() {
-            Ok(())
-        } else {
-            Err(SourceError::Lost(format!(
-                "ffmpeg could not write {} ({st})",
-                self.path.display()
-            )))
-        }
-    }
-}
-
 /// A video file as a kiosk source, played at its native rate (late frames are decoded and
 /// dropped on a real clock, all played on the simulated one).
 pub struct VideoSource {
@@ -336,6 +280,7 @@ mod tests {
         assert_eq!((i.width, i.height, i.fps, i.frames), (640, 480, 15.0, None));
         assert!(parse_probe(r#"{"streams":[]}"#)
             .unwrap_err()
+            .to_string()
             .contains("no video"));
         assert!(parse_probe("garbage").is_err());
     }

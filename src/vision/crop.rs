@@ -1,12 +1,12 @@
 //! The classifier's view of a face: a square centred on the detector box, side
 //! `max(w, h) * (1 + 2 * margin)`, bilinear-sampled to the model's input size; whatever falls
 //! outside the image is black. The classifier was trained on exactly this framing
-//! (`tools/common.py::crop_square`, with crops made by the same detector).
+//! (`tools/pipeline/common.py::crop_square`, with crops made by the same detector).
 
 use super::preprocess::Tap;
 use super::{BBox, ImageView};
 
-/// Margin used in training (`CROP_MARGIN` in tools/common.py).
+/// Margin used in training (`CROP_MARGIN` in tools/pipeline/common.py).
 pub const CROP_MARGIN: f32 = 0.15;
 
 /// The square region (left, top, side) in original pixels that the classifier sees.
@@ -90,7 +90,7 @@ impl Cropper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::quant::QParams;
+    use crate::quant::QParams;
 
     #[test]
     fn square_by_hand() {

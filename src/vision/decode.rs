@@ -5,8 +5,8 @@
 use heapless::Vec as HVec;
 
 use super::priors::{Prior, PriorConfig};
-use super::quant::OutputView;
 use super::{BBox, Detection, MAX_FACES};
+use crate::quant::OutputView;
 
 /// Candidates kept before NMS. A crowded frame at a low threshold can exceed this; the
 /// highest-scoring candidates are kept, so NMS still sees every strong face.
@@ -138,8 +138,8 @@ pub fn nms<const N: usize, const M: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::QParams;
     use crate::vision::priors::MNET025;
-    use crate::vision::quant::QParams;
 
     fn det(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
         Detection {

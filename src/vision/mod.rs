@@ -1,7 +1,7 @@
 //! Everything between decoded pixels and a list of classified faces.
 //!
 //! Pure pieces (no I/O, no clock, exact unit tests): [`priors`], [`decode`], [`preprocess`],
-//! [`crop`], [`quant`]. Model-backed pieces: [`detector`], [`classifier`], [`pipeline`].
+//! [`crop`] (int8 maths: [`crate::quant`]). Model-backed pieces: [`detector`], [`classifier`], [`pipeline`].
 //! Around them: [`image_io`] (decode files) and [`annotate`] (draw results).
 
 pub mod annotate;
@@ -13,7 +13,6 @@ pub mod image_io;
 pub mod pipeline;
 pub mod preprocess;
 pub mod priors;
-pub mod quant;
 
 /// Upper bound on faces reported per frame; more than this in front of a door camera is a crowd,
 /// and the highest-scoring ones are kept.

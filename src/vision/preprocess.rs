@@ -1,7 +1,7 @@
 //! Letterbox resize straight into the detector's quantized input tensor: keep the aspect ratio,
 //! put the image at the top-left, fill the rest with the pad colour, bilinear sampling at pixel
 //! centres, and quantize each channel through the model's own input parameters (as a LUT).
-//! `tools/common.py::letterbox` is the same geometry in numpy (float weights; the fixed-point
+//! `tools/pipeline/common.py::letterbox` is the same geometry in numpy (float weights; the fixed-point
 //! weights here differ from it by at most one pixel level).
 
 use super::ImageView;
@@ -175,7 +175,7 @@ impl Letterboxer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::quant::QParams;
+    use crate::quant::QParams;
 
     const ID: QParams = QParams {
         scale: 1.0,

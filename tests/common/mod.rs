@@ -11,12 +11,17 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The repository's shipped models (the release binary searches next to itself instead).
+pub fn models_dir() -> PathBuf {
+    repo().join("models").join("quantized")
+}
+
 pub fn detector_path(w: u32, h: u32) -> PathBuf {
-    models::repo_models_dir().join(models::detector_file(w, h))
+    models_dir().join(models::detector_file(w, h))
 }
 
 pub fn classifier_path() -> PathBuf {
-    models::repo_models_dir().join(models::CLASSIFIER_FILE)
+    models_dir().join(models::CLASSIFIER_FILE)
 }
 
 pub fn pipeline(w: u32, h: u32) -> Pipeline {

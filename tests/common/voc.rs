@@ -1,8 +1,9 @@
-//! Pascal VOC annotation reader, for measuring against labelled scene sets (the tests and the
-//! peer comparison read `../shared/data/face-mask-detection` with it). Handles the flat files
-//! those sets use: `<filename>` plus `<object><name>…<bndbox>…</bndbox></object>` entries.
+//! Pascal VOC annotation reader, for measuring against labelled scene sets: tests/pipeline.rs and
+//! examples/peers.rs include this file to read `../shared/data/face-mask-detection` (evaluation
+//! code, so it is not in the product crate). Handles the flat files those sets use:
+//! `<filename>` plus `<object><name>…<bndbox>…</bndbox></object>` entries.
 
-use crate::BBox;
+use maskgate::BBox;
 
 /// One annotated image: file name and (label, box) per object.
 #[derive(Debug, Clone, PartialEq)]
