@@ -16,6 +16,7 @@ use crate::indicator::buzzer::Pattern;
 use crate::indicator::hw::Backend;
 use crate::indicator::Patterns;
 use crate::kiosk::decide::DecideConfig;
+use crate::publish::mqtt::MqttConfig;
 use crate::source::camera::CameraConfig;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ pub struct Config {
     pub display: Display,
     pub service: Service,
     pub http: Http,
+    pub mqtt: MqttConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,6 +180,8 @@ pub struct Service {
     pub save_verdict_images: String,
     /// Status line / fps refresh. Default 1000 ms.
     pub status_interval_ms: u64,
+    /// This door's name in MQTT topics and Home Assistant. Default "" = the hostname.
+    pub door_id: String,
 }
 
 impl Default for Service {
@@ -186,6 +190,7 @@ impl Default for Service {
             watchdog: true,
             save_verdict_images: String::new(),
             status_interval_ms: 1000,
+            door_id: String::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Where things go: a new output device is an [`Indicator`] in `src/indicator/` with a config
 //! section, added to the list in [`indicators`]; a new event publisher is an [`EventSink`]
-//! handed to [`Door::add_sink`].
+//! (like `publish::mqtt`) added in [`Door::assemble`] or handed to [`Door::add_sink`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use crate::kiosk::outputs::{InlineOutputs, Outputs, ThreadedOutputs};
 use crate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use crate::kiosk::{Event, EventSink};
 use crate::models::{self, ModelError};
+use crate::publish::mqtt::{door_id, MqttSink};
 use crate::serve::{ServeConfig, Server, Shared};
 use crate::source::{self, FrameSource, SourceError};
 use crate::{systemd, Pipeline};
@@ -137,6 +138,9 @@ impl Door {
             simulate, "maskgate run starting");
         let loop_cfg = loop_config(cfg, simulate, spec.max_frames)?;
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+        if let Some(m) = mqtt(cfg) {
+            sinks.push(Box::new(m));
+        }
         let http = match listener(cfg, &det, &cls)? {
             Some((server, shared)) => {
                 sinks.push(Box::new(shared));
@@ -190,20 +194,37 @@ impl Door {
         } else {
             "source ended"
         };
-        tracing::info!(reason = why, "shutdown 1/4: frames stopped");
-        tracing::info!("shutdown 2/4: outputs off, display shows OUT OF SERVICE");
+        tracing::info!(reason = why, "shutdown 1/5: frames stopped");
+        tracing::info!("shutdown 2/5: outputs off, display shows OUT OF SERVICE");
+        self.sinks.iter_mut().for_each(|s| s.close());
+        tracing::info!("shutdown 3/5: event sinks closed");
         systemd::stopping();
         systemd::status(&format!("stopping: {why}"));
-        tracing::info!("shutdown 3/4: systemd told STOPPING");
+        tracing::info!("shutdown 4/5: systemd told STOPPING");
         if let Some(server) = self.http.take() {
             drop(server);
-            tracing::info!("shutdown 4/4: status listener closed");
+            tracing::info!("shutdown 5/5: status listener closed");
         } else {
-            tracing::info!("shutdown 4/4: no listener to close");
+            tracing::info!("shutdown 5/5: no listener to close");
         }
         let summary = res?;
         log_summary(&summary, startup);
         Ok(summary)
+    }
+}
+
+/// The MQTT publisher when `mqtt.url` is set. A bad setting is logged with its name and the
+/// door runs without MQTT: a kiosk must not stay dark over a fleet setting.
+fn mqtt(cfg: &Config) -> Option<MqttSink> {
+    if cfg.mqtt.url.is_empty() {
+        return None;
+    }
+    match door_id(&cfg.service.door_id).and_then(|id| MqttSink::start(&cfg.mqtt, &id)) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, "MQTT off; the door runs without it");
+            None
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! maskgate: finds faces with an int8 RetinaFace, asks an int8 ResNet "mask or no mask", and
 //! tells the person. The modules follow the data flow
 //! `source` → `vision` (detect, classify) → `kiosk` (decide) → `indicator` (LEDs, buzzer, OLED)
-//! → sinks (`serve`, JSON lines), with `door` assembling them from the `config`:
+//! → sinks (`serve`, `publish`, JSON lines), with `door` assembling them from the `config`:
 //!
 //! * [`source`]    — frames from a V4L2 camera, a video file, a directory or an image.
 //! * [`engine`]    — TFLite interpreter wrapper: load, validate tensors, invoke.
@@ -11,6 +11,7 @@
 //! * [`kiosk`]     — per-person decision, the frame loop, its events and their sinks.
 //! * [`indicator`] — LEDs, buzzer and SSD1306 behind embedded-hal traits, real or simulated.
 //! * [`serve`]     — the HTTP API (detect, classify, verdict, health, metrics).
+//! * [`publish`]   — the door's events to an MQTT broker and Home Assistant.
 //! * [`report`]    — the JSON shape the CLI and the HTTP API print.
 //! * [`encode`]    — annotated video out (ffmpeg over a pipe).
 //! * [`config`]    — TOML configuration and board profiles; [`models`]: where models are found.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod indicator;
 pub mod kiosk;
 pub mod models;
+pub mod publish;
 pub mod quant;
 pub mod report;
 pub mod serve;

@@ -20,6 +20,8 @@ use maskgate::indicator::Patterns;
 use maskgate::kiosk::decide::DecideConfig;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig};
+use maskgate::kiosk::EventSink;
+use maskgate::publish::mqtt::{MqttConfig, MqttSink};
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
 
 use maskgate::vision::image_io;
@@ -199,6 +201,17 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
         ..LoopConfig::default()
     };
     let mut k = Kiosk::new(common::pipeline(640, 480), outs, cfg);
+    // an MQTT publisher gets every event too (its broker port is closed: the verdicts queue
+    // and drop, the way they do while a site's broker is away)
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("mqtt://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let mqtt_cfg = MqttConfig {
+        url,
+        queue: 8,
+        ..MqttConfig::default()
+    };
+    let mut mqtt = MqttSink::start(&mqtt_cfg, "alloc-test").unwrap();
     let mut verdicts_after_mark = 0;
     let mut frame_seen = 0u64;
     let sum = k
@@ -207,6 +220,7 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
             &mut SimClock::default(),
             &AtomicBool::new(false),
             &mut |e| {
+                mqtt.event(&e);
                 if let maskgate::kiosk::Event::Decision { frame, .. } = e {
                     frame_seen = frame;
                     if frame >= 40 {
@@ -222,6 +236,7 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
         verdicts_after_mark >= (n - 40) / 16,
         "verdicts, LEDs, buzzer and screens changed during the counted frames ({verdicts_after_mark})"
     );
+    assert!(mqtt.dropped() > 0, "the MQTT queue saw the verdicts");
     let (before, after) = src.counts;
     assert_eq!(
         after - before,

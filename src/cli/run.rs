@@ -45,6 +45,12 @@ pub struct RunArgs {
     /// Overrides model.models_dir.
     #[arg(long, env = "MASKGATE_MODELS")]
     models_dir: Option<PathBuf>,
+    /// Overrides mqtt.url: publish to this broker, mqtt://HOST[:PORT].
+    #[arg(long, env = "MASKGATE_MQTT")]
+    mqtt: Option<String>,
+    /// Overrides service.door_id (the door's name in MQTT topics; default the hostname).
+    #[arg(long)]
+    door_id: Option<String>,
     /// Print the effective configuration (TOML) and exit.
     #[arg(long)]
     print_config: bool,
@@ -89,6 +95,12 @@ fn settings(a: &RunArgs) -> Result<Config> {
     }
     if let Some(d) = &a.models_dir {
         cfg.model.models_dir = d.display().to_string();
+    }
+    if let Some(u) = &a.mqtt {
+        cfg.mqtt.url = u.clone();
+    }
+    if let Some(d) = &a.door_id {
+        cfg.service.door_id = d.clone();
     }
     cfg.validate()?;
     Ok(cfg)

@@ -23,6 +23,8 @@ pub enum Event {
         decision: Verdict,
         prob: f32,
         frame: u64,
+        /// Faces found in that frame (judged or not).
+        faces: u32,
     },
     Led {
         t_ms: u64,
@@ -55,6 +57,8 @@ pub enum Event {
 /// that does I/O which can block must hand the event to a thread of its own.
 pub trait EventSink {
     fn event(&mut self, e: &Event);
+    /// The door is stopping: send what is pending and say goodbye (MQTT's `offline`).
+    fn close(&mut self) {}
 }
 
 /// Each event as one JSON line (`maskgate run --simulate` on stdout).

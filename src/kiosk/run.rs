@@ -223,6 +223,7 @@ impl<O: Outputs> Kiosk<O> {
                 decision: a.verdict,
                 prob: a.prob,
                 frame: st.sum.frames - 1,
+                faces: faces as u32,
             });
             if a.verdict != Verdict::Idle {
                 self.save(a.verdict);
