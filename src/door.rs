@@ -20,6 +20,7 @@ use crate::indicator::display::Oled;
 use crate::indicator::hw::{self, Backend, HwError, HwI2c};
 use crate::indicator::sim::{SimPin, SimSsd1306};
 use crate::indicator::{Indicator, Signals};
+use crate::kiosk::metrics::KioskMetrics;
 use crate::kiosk::outputs::{InlineOutputs, Outputs, ThreadedOutputs};
 use crate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use crate::kiosk::{Event, EventSink};
@@ -136,12 +137,13 @@ impl Door {
         let simulate = matches!(spec.mode, Mode::Simulate { .. });
         tracing::info!(source = %source.describe(), detector = %det.display(), threads = cfg.model.threads,
             simulate, "maskgate run starting");
-        let loop_cfg = loop_config(cfg, simulate, spec.max_frames)?;
+        let metrics = Arc::new(KioskMetrics::default());
+        let loop_cfg = loop_config(cfg, simulate, spec.max_frames, metrics.clone())?;
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
-        if let Some(m) = mqtt(cfg) {
+        if let Some(m) = mqtt(cfg, &metrics) {
             sinks.push(Box::new(m));
         }
-        let http = match listener(cfg, &det, &cls)? {
+        let http = match listener(cfg, &det, &cls, &metrics)? {
             Some((server, shared)) => {
                 sinks.push(Box::new(shared));
                 Some(server)
@@ -154,7 +156,7 @@ impl Door {
         } else {
             Box::new(SystemClock::new())
         };
-        let outputs = outputs(cfg, &spec.mode)?;
+        let outputs = outputs(cfg, &spec.mode, &metrics)?;
         Ok(Self {
             kiosk: Kiosk::new(pipeline, outputs, loop_cfg),
             source,
@@ -215,11 +217,14 @@ impl Door {
 
 /// The MQTT publisher when `mqtt.url` is set. A bad setting is logged with its name and the
 /// door runs without MQTT: a kiosk must not stay dark over a fleet setting.
-fn mqtt(cfg: &Config) -> Option<MqttSink> {
+fn mqtt(cfg: &Config, metrics: &KioskMetrics) -> Option<MqttSink> {
     if cfg.mqtt.url.is_empty() {
         return None;
     }
-    match door_id(&cfg.service.door_id).and_then(|id| MqttSink::start(&cfg.mqtt, &id)) {
+    let counted = (metrics.mqtt_connected.clone(), metrics.mqtt_dropped.clone());
+    match door_id(&cfg.service.door_id)
+        .and_then(|id| MqttSink::start_counted(&cfg.mqtt, &id, counted))
+    {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::error!(error = %e, "MQTT off; the door runs without it");
@@ -233,6 +238,7 @@ fn loop_config(
     cfg: &Config,
     simulate: bool,
     max_frames: Option<u64>,
+    metrics: Arc<KioskMetrics>,
 ) -> Result<LoopConfig, DoorError> {
     let save_dir = (!cfg.service.save_verdict_images.is_empty())
         .then(|| PathBuf::from(&cfg.service.save_verdict_images));
@@ -246,6 +252,7 @@ fn loop_config(
         watchdog: systemd::Watchdog::from_env(cfg.service.watchdog && !simulate).period(),
         save_dir,
         max_frames,
+        metrics,
     })
 }
 
@@ -261,11 +268,12 @@ fn listener(
     cfg: &Config,
     det: &Path,
     cls: &Path,
+    metrics: &Arc<KioskMetrics>,
 ) -> Result<Option<(Server, Arc<Shared>)>, DoorError> {
     if cfg.http.listen.is_empty() {
         return Ok(None);
     }
-    let shared = Shared::for_door();
+    let shared = Shared::for_door(metrics.clone());
     let pipes = if cfg.http.allow_upload {
         vec![Pipeline::load(det, cls, 1, cfg.model.pipeline_config())?]
     } else {
@@ -292,7 +300,11 @@ fn listener(
 
 /// LEDs, buzzer, further indicators and the display: simulated inline on the loop's clock, or
 /// real on their own threads.
-pub fn outputs(cfg: &Config, mode: &Mode) -> Result<Box<dyn Outputs>, DoorError> {
+pub fn outputs(
+    cfg: &Config,
+    mode: &Mode,
+    metrics: &KioskMetrics,
+) -> Result<Box<dyn Outputs>, DoorError> {
     let patterns = cfg.patterns()?;
     let [g, r, b] = cfg.gpio.pins();
     match mode {
@@ -305,7 +317,8 @@ pub fn outputs(cfg: &Config, mode: &Mode) -> Result<Box<dyn Outputs>, DoorError>
             let (oled, probe) = if cfg.display.enabled {
                 let (i2c, probe) = SimSsd1306::new(cfg.display.address);
                 let label = format!("simulated SSD1306 @ {:#04x}", cfg.display.address);
-                (Some(oled(cfg, i2c, label)), Some(probe))
+                let o = oled(cfg, i2c, label).with_up_gauge(metrics.display_up.clone());
+                (Some(o), Some(probe))
             } else {
                 (None, None)
             };
@@ -325,7 +338,8 @@ pub fn outputs(cfg: &Config, mode: &Mode) -> Result<Box<dyn Outputs>, DoorError>
                 patterns,
             ))];
             list.extend(indicators(cfg)?);
-            let out = ThreadedOutputs::spawn(list, hw_display(cfg)).map_err(DoorError::Threads)?;
+            let display = hw_display(cfg).map(|o| o.with_up_gauge(metrics.display_up.clone()));
+            let out = ThreadedOutputs::spawn(list, display).map_err(DoorError::Threads)?;
             Ok(Box::new(out))
         }
     }
@@ -439,7 +453,8 @@ mod tests {
     #[test]
     fn simulated_outputs_start_dark_and_off() {
         let cfg = Config::default();
-        let mut out = outputs(&cfg, &Mode::Simulate { display_dump: None }).unwrap();
+        let metrics = KioskMetrics::default();
+        let mut out = outputs(&cfg, &Mode::Simulate { display_dump: None }, &metrics).unwrap();
         let mut events = Vec::new();
         out.drain(&mut |e| events.push(e));
         assert!(events.is_empty(), "{events:?}");

@@ -13,6 +13,7 @@ use maskgate::clock::{Clock, SimClock};
 use maskgate::indicator::sim::{sim_oled, sim_signals, Bitmap, PanelProbe, SimPin, SimSsd1306};
 use maskgate::indicator::{Output, Patterns};
 use maskgate::kiosk::decide::Verdict;
+use maskgate::kiosk::metrics::KioskMetrics;
 use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig, Summary};
 use maskgate::kiosk::Event;
@@ -198,6 +199,56 @@ fn unmasked_person_then_nobody_without_shared_data() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn the_loop_counts_frames_faces_latency_and_verdicts_for_prometheus() {
+    let (cat, astro) = (
+        common::sample("chelsea.png"),
+        common::sample("astronaut.jpg"),
+    );
+    let dir = common::sequence("metrics", &[(&cat, 5), (&astro, 10), (&cat, 40)]);
+    let (outs, _probe) = outputs(None);
+    let mut src = FileSource::open(&dir, 15.0).unwrap();
+    let metrics = std::sync::Arc::new(KioskMetrics::default());
+    let cfg = LoopConfig {
+        metrics: metrics.clone(),
+        ..LoopConfig::default()
+    };
+    let mut k = Kiosk::new(common::pipeline(640, 480), outs, cfg);
+    let mut clock = SimClock::default();
+    let s = k
+        .run(&mut src, &mut clock, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    assert_eq!(s.frames, 55);
+    let mut text = String::new();
+    metrics.encode(&mut text);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+    };
+    assert_eq!(value("maskgate_kiosk_frames_total"), 55.0);
+    assert_eq!(value("maskgate_kiosk_inference_seconds_count"), 55.0);
+    assert_eq!(value("maskgate_kiosk_faces_per_frame_count"), 55.0);
+    assert!(value("maskgate_kiosk_faces_per_frame_sum") >= 10.0); // the astronaut's frames
+    assert_eq!(
+        value("maskgate_kiosk_verdicts_total{decision=\"no_mask\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("maskgate_kiosk_verdicts_total{decision=\"idle\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("maskgate_kiosk_verdicts_total{decision=\"mask\"}"),
+        0.0
+    );
+    assert_eq!(value("maskgate_kiosk_camera_up"), 1.0);
+    assert_eq!(value("maskgate_kiosk_camera_reopens_total"), 0.0);
+    // 15 fps on the simulated clock
+    assert!((value("maskgate_kiosk_fps") - 15.0).abs() < 0.5, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A camera stand-in that fails at given frames and refuses `reopen` a number of times.
 struct Flaky {
     inner: FileSource,
@@ -255,19 +306,29 @@ fn camera_lost_mid_stream_is_reopened_with_back_off() {
         reopen_calls: vec![],
         now: Duration::ZERO,
     };
-    let mut k = Kiosk::new(common::pipeline(640, 480), outs, LoopConfig::default());
+    let metrics = std::sync::Arc::new(KioskMetrics::default());
+    let cfg = LoopConfig {
+        metrics: metrics.clone(),
+        ..LoopConfig::default()
+    };
+    let mut k = Kiosk::new(common::pipeline(640, 480), outs, cfg);
     let mut ev = vec![];
     let mut offline_pic = None;
+    let mut camera_up_while_offline = None;
     let mut clock = SimClock::default();
     let sum = k
         .run(&mut src, &mut clock, &AtomicBool::new(false), &mut |e| {
             if matches!(e, Event::Camera { online: false, .. }) {
                 offline_pic = Some(probe.picture());
+                camera_up_while_offline = Some(metrics.camera_up.get());
             }
             ev.push(e)
         })
         .unwrap();
     assert_eq!(sum.reopens, 1);
+    assert_eq!(camera_up_while_offline, Some(0));
+    assert_eq!(metrics.camera_up.get(), 1);
+    assert_eq!(metrics.camera_reopens.get(), 1);
     assert_eq!(sum.frames, 20, "no frame is lost to the outage");
     // frames 0-4 at 0..266 ms, the failure when frame 5 is due (266 ms is the last frame
     // time on the clock), reopen refused after 0.5 s, accepted after another 1 s

@@ -189,6 +189,19 @@ fn missing_camera_degrades_and_sigterm_stops_cleanly() {
     .unwrap();
     assert_eq!(verdict["decision"], "idle");
     assert_eq!(verdict["camera_online"], false);
+    // the loop's own metrics follow the service's in /metrics
+    let metrics = ureq::get(&format!("http://{addr}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for want in [
+        "maskgate_kiosk_camera_up 0",
+        "maskgate_kiosk_display_up 1",
+        "maskgate_kiosk_frames_total 0",
+    ] {
+        assert!(metrics.contains(want), "{want} in\n{metrics}");
+    }
     match ureq::get(&format!("http://{addr}/healthz")).call() {
         Err(ureq::Error::Status(503, _)) => {}
         other => panic!("healthz with the camera offline: {other:?}"),

@@ -4,6 +4,7 @@
 //! decoded picture of the fake controller. [`Oled`] keeps a missing or NACKing display from
 //! ever stopping the door: it logs once, runs without it, and retries now and then.
 
+use prometheus_client::metrics::gauge::Gauge;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -147,6 +148,8 @@ pub struct Oled<I: I2c> {
     warned: bool,
     last: Option<Screen>,
     label: String,
+    /// 1 while the panel acknowledges (the kiosk's `display_up` metric).
+    up: Option<Gauge>,
 }
 
 impl<I: I2c> Oled<I> {
@@ -165,7 +168,14 @@ impl<I: I2c> Oled<I> {
             warned: false,
             last: None,
             label,
+            up: None,
         }
+    }
+
+    /// Reports whether the panel acknowledges into `g` (set on every attempt).
+    pub fn with_up_gauge(mut self, g: Gauge) -> Self {
+        self.up = Some(g);
+        self
     }
 
     /// Whether the last attempt reached the display.
@@ -189,10 +199,16 @@ impl<I: I2c> Oled<I> {
                     tracing::info!(display = %self.label, "display back");
                 }
                 self.last = Some(*s);
+                if let Some(g) = &self.up {
+                    g.set(1);
+                }
             }
             Err(e) => {
                 self.ready = false;
                 self.failed_at = Some(Instant::now());
+                if let Some(g) = &self.up {
+                    g.set(0);
+                }
                 if !self.warned {
                     self.warned = true;
                     tracing::warn!(display = %self.label, error = ?e,

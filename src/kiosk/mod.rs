@@ -3,6 +3,7 @@
 //! (simulation, tests) or on their own threads (hardware); [`run`] is the frame loop.
 
 pub mod decide;
+pub mod metrics;
 pub mod outputs;
 pub mod run;
 

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::decide::{observe, DecideConfig, Decider, Verdict};
+use super::metrics::KioskMetrics;
 use super::outputs::Outputs;
 use super::Event;
 use crate::clock::Clock;
@@ -30,6 +32,8 @@ pub struct LoopConfig {
     pub save_dir: Option<PathBuf>,
     /// Stop after this many processed frames (soak tests, benchmarks).
     pub max_frames: Option<u64>,
+    /// Where the loop counts frames, latency, faces, camera and verdicts.
+    pub metrics: Arc<KioskMetrics>,
 }
 
 impl Default for LoopConfig {
@@ -40,6 +44,7 @@ impl Default for LoopConfig {
             watchdog: None,
             save_dir: None,
             max_frames: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -146,6 +151,7 @@ impl<O: Outputs> Kiosk<O> {
         if st.status.camera_ok {
             tracing::warn!(error = %e, "camera lost; reopening with back-off");
             st.status.camera_ok = false;
+            self.cfg.metrics.camera_up.set(0);
             st.view = View::CameraOffline;
             self.decider = Decider::new(self.cfg.decide);
             self.outputs.verdict(Verdict::Idle, now);
@@ -161,6 +167,7 @@ impl<O: Outputs> Kiosk<O> {
         match source.reopen() {
             Ok(()) => {
                 st.sum.reopens += 1;
+                self.cfg.metrics.camera_reopens.inc();
                 st.backoff = BACKOFF_MIN;
                 tracing::info!(source = %source.describe(), "camera reopened");
             }
@@ -174,6 +181,7 @@ impl<O: Outputs> Kiosk<O> {
     /// Frames again after a loss: the screen shows the current verdict again.
     fn camera_back(&mut self, st: &mut LoopState, now: Duration, sink: &mut dyn FnMut(Event)) {
         st.status.camera_ok = true;
+        self.cfg.metrics.camera_up.set(1);
         st.view = View::from(self.decider.current());
         tracing::info!("camera back");
         sink(Event::Camera {
@@ -196,13 +204,19 @@ impl<O: Outputs> Kiosk<O> {
         };
         let t_wall = Instant::now();
         let res = self.pipeline.process(img)?;
-        st.sum.busy += t_wall.elapsed();
+        let took = t_wall.elapsed();
+        st.sum.busy += took;
+        let m = &self.cfg.metrics;
+        m.frames.inc();
+        m.inference.observe(took.as_secs_f64());
+        m.faces.observe(res.faces.len() as f64);
         st.sum.frames += 1;
         st.status_frames += 1;
         let obs = observe(&res.faces, img.width, img.height, &self.cfg.decide);
         let faces = res.faces.len();
         if let Some(a) = self.decider.update(now, obs) {
             self.outputs.verdict(a.verdict, now);
+            self.cfg.metrics.verdict(a.verdict);
             st.view = View::from(a.verdict);
             self.outputs.screen(st.screen(), now);
             st.sum.verdicts += 1;
@@ -242,9 +256,9 @@ impl<O: Outputs> Kiosk<O> {
         }
         let since = now.saturating_sub(st.status_at);
         if since >= self.cfg.status_interval {
-            st.status.fps_x10 = (st.status_frames as f64 * 10.0 / since.as_secs_f64())
-                .round()
-                .min(9999.0) as u16;
+            let fps = st.status_frames as f64 / since.as_secs_f64();
+            self.cfg.metrics.fps.set(fps);
+            st.status.fps_x10 = (fps * 10.0).round().min(9999.0) as u16;
             st.status_at = now;
             st.status_frames = 0;
             self.outputs.screen(st.screen(), now);

@@ -25,6 +25,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{
     Client, ConnectReturnCode, ConnectionError, Event as MqEvent, LastWill, MqttOptions, Outgoing,
     Packet, QoS,
@@ -261,6 +263,9 @@ struct Inner {
 struct Shared {
     m: Mutex<Inner>,
     cv: Condvar,
+    /// The kiosk's `mqtt_connected` / `mqtt_dropped` metrics, when it has them.
+    connected_gauge: Gauge,
+    dropped_counter: Counter,
 }
 
 impl Shared {
@@ -285,6 +290,15 @@ impl MqttSink {
     /// Starts the two threads; the connection is made (and remade) in the background, so a
     /// broker that is down at start only delays the messages.
     pub fn start(cfg: &MqttConfig, door_id: &str) -> Result<Self, MqttError> {
+        Self::start_counted(cfg, door_id, (Gauge::default(), Counter::default()))
+    }
+
+    /// [`MqttSink::start`], reporting the connection and the drops into these metrics.
+    pub fn start_counted(
+        cfg: &MqttConfig,
+        door_id: &str,
+        metrics: (Gauge, Counter),
+    ) -> Result<Self, MqttError> {
         let (host, port) = parse_url(&cfg.url)?;
         let topics = Topics::new(cfg, door_id);
         let mut opts = MqttOptions::new(format!("maskgate-{door_id}"), host, port);
@@ -325,6 +339,8 @@ impl MqttSink {
                 dropped: 0,
             }),
             cv: Condvar::new(),
+            connected_gauge: metrics.0,
+            dropped_counter: metrics.1,
         });
         let (done_tx, done_rx) = mpsc::sync_channel(1);
         let sh = shared.clone();
@@ -386,6 +402,7 @@ impl EventSink for MqttSink {
                 if g.verdicts.len() >= g.cap {
                     g.verdicts.pop_front();
                     g.dropped += 1;
+                    self.shared.dropped_counter.inc();
                 }
                 g.verdicts.push_back(VerdictRec {
                     decision,
@@ -445,6 +462,7 @@ fn network(mut conn: rumqttc::Connection, sh: &Shared, url: &str) {
                 let mut g = sh.lock();
                 g.connected = true;
                 g.resend = true;
+                sh.connected_gauge.set(1);
                 drop(g);
                 sh.cv.notify_all();
             }
@@ -454,6 +472,7 @@ fn network(mut conn: rumqttc::Connection, sh: &Shared, url: &str) {
                 let stopping = {
                     let mut g = sh.lock();
                     g.connected = false;
+                    sh.connected_gauge.set(0);
                     g.stopping
                 };
                 if stopping {
@@ -539,6 +558,7 @@ fn publish(client: Client, sh: &Shared, t: &Topics) {
             // rumqttc's request queue is full: count the verdicts, send the retained state again
             let mut g = sh.lock();
             g.dropped += lost as u64;
+            sh.dropped_counter.inc_by(lost as u64);
             g.dirty |= !retained_ok;
             g.resend |= resend && !retained_ok;
         }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::kiosk::metrics::KioskMetrics;
 use crate::kiosk::{Event, EventSink};
 use crate::report::ImageReport;
 use crate::verdict::Verdict;
@@ -78,28 +79,34 @@ impl Default for KioskStatus {
     }
 }
 
-/// What the workers share: metrics and, in kiosk mode, the door's status.
+/// What the workers share: metrics and, in kiosk mode, the door's status and its loop's metrics.
 pub struct Shared {
     pub metrics: Metrics,
     pub kiosk: Option<Mutex<KioskStatus>>,
+    door_metrics: Option<Arc<KioskMetrics>>,
     started: Instant,
 }
 
 impl Shared {
     /// `maskgate serve`: the upload API, no door.
     pub fn for_api() -> Arc<Self> {
-        Self::new(None)
+        Self::new(None, None)
     }
 
-    /// The kiosk's listener: also the door's status (`GET /v1/verdict`).
-    pub fn for_door() -> Arc<Self> {
-        Self::new(Some(Mutex::new(KioskStatus::default())))
+    /// The kiosk's listener: also the door's status (`GET /v1/verdict`) and the loop's
+    /// metrics after the service's own in `GET /metrics`.
+    pub fn for_door(metrics: Arc<KioskMetrics>) -> Arc<Self> {
+        Self::new(Some(Mutex::new(KioskStatus::default())), Some(metrics))
     }
 
-    fn new(kiosk: Option<Mutex<KioskStatus>>) -> Arc<Self> {
+    fn new(
+        kiosk: Option<Mutex<KioskStatus>>,
+        door_metrics: Option<Arc<KioskMetrics>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             metrics: Metrics::default(),
             kiosk,
+            door_metrics,
             started: Instant::now(),
         })
     }
@@ -303,11 +310,13 @@ fn route(
                 }),
             )
         }
-        "/metrics" if method_ok("GET") => (
-            200,
-            "text/plain; version=0.0.4",
-            shared.metrics.render().into_bytes(),
-        ),
+        "/metrics" if method_ok("GET") => (200, "text/plain; version=0.0.4", {
+            let mut text = shared.metrics.render();
+            if let Some(m) = &shared.door_metrics {
+                m.encode(&mut text);
+            }
+            text.into_bytes()
+        }),
         "/v1/verdict" if method_ok("GET") => match &shared.kiosk {
             Some(k) => json(200, &*k.lock().unwrap_or_else(|e| e.into_inner())),
             None => error(
