@@ -6,6 +6,13 @@ use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
+/// Whether systemd listens (`NOTIFY_SOCKET` set): callers skip building STATUS lines
+/// otherwise, so the frame loop formats nothing outside systemd.
+pub fn active() -> bool {
+    static ACTIVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ACTIVE.get_or_init(|| std::env::var_os("NOTIFY_SOCKET").is_some())
+}
+
 fn notify(state: &[NotifyState]) {
     // sd_notify is fire-and-forget: a missing socket only means "not under systemd"
     let _ = sd_notify::notify(state);

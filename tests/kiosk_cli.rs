@@ -233,3 +233,58 @@ fn missing_camera_degrades_and_sigterm_stops_cleanly() {
     common::check_golden("out_of_service.png", &pic(pngs.len() - 1));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn systemd_gets_status_lines_and_journald_gets_priorities() {
+    use std::os::unix::net::UnixDatagram;
+    let (cat, astro) = (
+        common::sample("chelsea.png"),
+        common::sample("astronaut.jpg"),
+    );
+    let dir = common::sequence("cli-systemd", &[(&cat, 3), (&astro, 6), (&cat, 30)]);
+    let scratch = common::scratch("cli-notify");
+    let sock_path = scratch.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let out = run_cmd()
+        .args(["--simulate", "--board", "rpi4", "--source"])
+        .arg(&dir)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("JOURNAL_STREAM", "8:12345")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let mut got = vec![];
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let has = |p: &str| got.iter().any(|m| m.contains(p));
+    assert!(has("STATUS=running: "), "{got:?}");
+    assert!(has(" fps, last verdict no_mask"), "{got:?}");
+    assert!(
+        has("STOPPING=1") && has("STATUS=stopping: source ended"),
+        "{got:?}"
+    );
+    assert!(
+        !has("READY=1"),
+        "READY is for the real outputs only: {got:?}"
+    );
+    // every tracing line carries its syslog priority for journald
+    let logged: Vec<&str> = err.lines().filter(|l| l.contains("maskgate::")).collect();
+    assert!(!logged.is_empty(), "{err}");
+    for l in &logged {
+        assert!(
+            l.starts_with("<6>") || l.starts_with("<4>") || l.starts_with("<3>"),
+            "{l}"
+        );
+    }
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("verdict")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -6,19 +6,63 @@ pub mod serve;
 pub mod settings;
 pub mod video;
 
+use std::fmt;
 use std::io::IsTerminal;
 
+use tracing::{Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
 /// Log lines on stderr for every subcommand, filtered by `MASKGATE_LOG` (default "info").
+/// Under systemd (`JOURNAL_STREAM` set: stderr is a journald stream) each line starts with its
+/// syslog priority, `<3>` error to `<7>` debug, which journald takes as the entry's priority
+/// (`journalctl -p warning` shows warnings and errors); journald stamps the time itself.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MASKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // under systemd journald stamps every line itself; colours only on a terminal
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        b.without_time().with_ansi(false).init();
+        let format = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_ansi(false);
+        b.with_ansi(false)
+            .event_format(JournalPriority(format))
+            .init();
     } else {
+        // colours only on a terminal
         b.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Prefixes each line with the `<N>` syslog priority journald reads from a stream.
+struct JournalPriority<F>(F);
+
+/// syslog priority of a tracing level (sd-daemon(3): 3 err, 4 warning, 6 info, 7 debug).
+pub fn syslog_priority(level: &Level) -> u8 {
+    match *level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+impl<S, N, F> FormatEvent<S, N> for JournalPriority<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "<{}>", syslog_priority(event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
     }
 }

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::engine::EngineError;
 use crate::indicator::display::{Screen, Status, View};
 use crate::source::{FrameSource, RgbFrame, SourceError};
-use crate::systemd::Watchdog;
+use crate::systemd::{self, Watchdog};
 use crate::vision::annotate;
 use crate::Pipeline;
 
@@ -105,7 +105,7 @@ impl<O: Outputs> Kiosk<O> {
         sink: &mut dyn FnMut(Event),
     ) -> Result<Summary, EngineError> {
         let t0 = clock.now();
-        let mut st = LoopState::new(t0);
+        let mut st = LoopState::new(t0, source.describe());
         let mut watchdog = Watchdog::with_period(self.cfg.watchdog);
         self.outputs.screen(st.screen(), t0);
         self.outputs.drain(sink);
@@ -150,6 +150,9 @@ impl<O: Outputs> Kiosk<O> {
         let now = clock.now();
         if st.status.camera_ok {
             tracing::warn!(error = %e, "camera lost; reopening with back-off");
+            if systemd::active() {
+                systemd::status(&format!("{}: camera lost, reopening", st.source));
+            }
             st.status.camera_ok = false;
             self.cfg.metrics.camera_up.set(0);
             st.view = View::CameraOffline;
@@ -169,7 +172,8 @@ impl<O: Outputs> Kiosk<O> {
                 st.sum.reopens += 1;
                 self.cfg.metrics.camera_reopens.inc();
                 st.backoff = BACKOFF_MIN;
-                tracing::info!(source = %source.describe(), "camera reopened");
+                st.source = source.describe();
+                tracing::info!(source = %st.source, "camera reopened");
             }
             Err(SourceError::Open(m) | SourceError::Lost(m)) => {
                 st.backoff = (st.backoff * 2).min(BACKOFF_MAX);
@@ -259,6 +263,18 @@ impl<O: Outputs> Kiosk<O> {
             let fps = st.status_frames as f64 / since.as_secs_f64();
             self.cfg.metrics.fps.set(fps);
             st.status.fps_x10 = (fps * 10.0).round().min(9999.0) as u16;
+            if systemd::active() {
+                let camera = if st.status.camera_ok {
+                    ""
+                } else {
+                    " (camera lost)"
+                };
+                systemd::status(&format!(
+                    "{}{camera}: {fps:.1} fps, last verdict {}",
+                    st.source,
+                    self.decider.current().as_str()
+                ));
+            }
             st.status_at = now;
             st.status_frames = 0;
             self.outputs.screen(st.screen(), now);
@@ -301,10 +317,12 @@ struct LoopState {
     status_frames: u64,
     backoff: Duration,
     wall0: Instant,
+    /// The source as it describes itself (camera mode), for systemd's STATUS line.
+    source: String,
 }
 
 impl LoopState {
-    fn new(t0: Duration) -> Self {
+    fn new(t0: Duration, source: String) -> Self {
         Self {
             sum: Summary::default(),
             view: View::Idle,
@@ -316,6 +334,7 @@ impl LoopState {
             status_frames: 0,
             backoff: BACKOFF_MIN,
             wall0: Instant::now(),
+            source,
         }
     }
 
