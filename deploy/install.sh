@@ -39,7 +39,8 @@ fi
 
 board=${1:-}
 if [ -z "$board" ]; then
-  model=$(tr -d '\0' < /proc/device-tree/model 2>/dev/null || true)
+  model=
+  [ -r /proc/device-tree/model ] && model=$(tr -d '\0' < /proc/device-tree/model)
   case "$model" in
     *"Raspberry Pi 5"*) board=rpi5 ;;
     *"Raspberry Pi 4"*|*"Raspberry Pi Compute Module 4"*) board=rpi4 ;;
@@ -124,5 +125,7 @@ case "$board" in
 esac
 
 systemctl daemon-reload
-systemctl enable --now maskgate.service
-say "maskgate.service enabled and started; follow it with: journalctl -u maskgate -f"
+systemctl enable maskgate.service
+# restart, not start: on an upgrade the running old binary must make way for the new one
+systemctl restart maskgate.service
+say "maskgate.service enabled and (re)started; follow it with: journalctl -u maskgate -f"
