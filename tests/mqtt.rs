@@ -425,3 +425,145 @@ fn wrong_credentials_are_named_and_the_door_keeps_working() {
         "{err}"
     );
 }
+
+/// `openssl` with `args` in `dir`; false when openssl is not there.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    match Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) => {
+            assert!(s.success(), "openssl {args:?}");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn tls_to_the_broker_checks_its_certificate() {
+    if mosquitto_bin().is_none() {
+        return;
+    }
+    let dir = common::scratch("mqtt-tls");
+    // a CA, a broker certificate it signs for 127.0.0.1, and an unrelated CA
+    if !openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=maskgate test CA",
+        ],
+    ) {
+        eprintln!("SKIPPED: openssl is not installed (it makes the test certificates)");
+        return;
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=someone else",
+        ],
+    );
+    // mosquitto started as root drops to its own user, which must read the key
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (plain, tls) = (free_port(), free_port());
+    let d = dir.display();
+    let _broker = Broker::start_on(
+        plain,
+        &format!(
+            "allow_anonymous true\nlistener {tls} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
+        ),
+    )
+    .unwrap();
+    let sub = Subscriber::start(plain, "tls-watcher", &["maskgate/#"]);
+    let site = |ca: &str| {
+        let f = dir.join(format!("site-{ca}.toml"));
+        std::fs::write(
+            &f,
+            format!("[mqtt]\nurl = \"mqtts://127.0.0.1:{tls}\"\nca_file = \"{d}/{ca}.pem\"\n"),
+        )
+        .unwrap();
+        f
+    };
+    let out = door_run(&["--config", site("ca").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.contains("MQTT connected"),
+        "{err}"
+    );
+    let m = sub.wait_for(|m| verdict_decisions(m, "test-door").len() == 2);
+    assert_eq!(verdict_decisions(&m, "test-door"), ["no_mask", "idle"]);
+    // a broker whose certificate the configured CA did not sign: refused, said once, door fine
+    let out = door_run(&["--config", site("other").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("TLS failed").count(), 1, "{err}");
+    assert!(!err.contains("MQTT connected"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""decision":"no_mask""#));
+}

@@ -45,7 +45,7 @@ pub struct RunArgs {
     /// Overrides model.models_dir.
     #[arg(long, env = "MASKGATE_MODELS")]
     models_dir: Option<PathBuf>,
-    /// Overrides mqtt.url: publish to this broker, mqtt://HOST[:PORT].
+    /// Overrides mqtt.url: publish to this broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT].
     #[arg(long, env = "MASKGATE_MQTT")]
     mqtt: Option<String>,
     /// Overrides service.door_id (the door's name in MQTT topics; default the hostname).

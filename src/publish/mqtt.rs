@@ -13,9 +13,10 @@
 //! broker is away the oldest verdicts are dropped and counted, and on every (re)connect the
 //! discovery configs, availability and the retained state are sent again.
 //!
-//! TLS is not compiled in: rustls' default crypto provider (aws-lc-rs) needs cmake and a C
-//! toolchain per target; until the ring provider is wired in, `mqtts://` is refused with that
-//! said, and a site broker is reached over its plain listener.
+//! `mqtts://` is TLS through rustls with its ring provider (the default provider, aws-lc-rs,
+//! would need cmake and a C toolchain per target): the broker's certificate is checked against
+//! `mqtt.ca_file` or the system's roots, and `mqtt.client_cert_file` / `client_key_file` give a
+//! client certificate to brokers that ask for one.
 
 use std::collections::VecDeque;
 use std::io;
@@ -29,7 +30,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use rumqttc::{
     Client, ConnectReturnCode, ConnectionError, Event as MqEvent, LastWill, MqttOptions, Outgoing,
-    Packet, QoS,
+    Packet, QoS, TlsConfiguration, Transport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -54,6 +55,12 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// Verdicts kept while the broker is away; beyond it the oldest are dropped. Default 64.
     pub queue: usize,
+    /// mqtts:// only: PEM file of the CA that signed the broker's certificate. Default "" =
+    /// the system's trusted roots.
+    pub ca_file: String,
+    /// mqtts:// only: PEM client certificate and key, for brokers that require one. Default "".
+    pub client_cert_file: String,
+    pub client_key_file: String,
 }
 
 impl Default for MqttConfig {
@@ -65,6 +72,9 @@ impl Default for MqttConfig {
             topic_prefix: "maskgate".into(),
             discovery_prefix: "homeassistant".into(),
             queue: 64,
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
         }
     }
 }
@@ -80,35 +90,106 @@ pub enum MqttError {
         #[source]
         source: io::Error,
     },
+    #[error("{setting} {}: {reason}", path.display())]
+    Tls {
+        setting: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("door id {0:?}: letters, digits, '-' and '_' only, as it is part of every MQTT topic (service.door_id / --door-id)")]
     DoorId(String),
     #[error("cannot start the MQTT threads: {0}")]
     Threads(#[source] io::Error),
 }
 
-/// (host, port) of "mqtt://HOST[:PORT]".
-pub fn parse_url(url: &str) -> Result<(String, u16), MqttError> {
+/// Where the broker is: "mqtt://HOST[:PORT]" (1883) or "mqtts://HOST[:PORT]" (TLS, 8883).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+pub fn parse_url(url: &str) -> Result<Broker, MqttError> {
     let bad = |reason| MqttError::Url {
         url: url.to_string(),
         reason,
     };
-    if url.starts_with("mqtts://") {
-        return Err(bad(
-            "TLS (mqtts://) is not built into this binary; use the broker's plain listener",
-        ));
-    }
-    let rest = url
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| bad("must start with mqtt://"))?;
+    let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (r, true)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (r, false)
+    } else {
+        return Err(bad("must start with mqtt:// or mqtts://"));
+    };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad("bad port number"))?),
-        None => (rest, 1883),
+        None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() || host.contains('/') || port == 0 {
         return Err(bad("needs a host name and a port"));
     }
-    Ok((host.to_string(), port))
+    Ok(Broker {
+        host: host.to_string(),
+        port,
+        tls,
+    })
+}
+
+/// The rustls client setup for `cfg`: trusted roots, an optional client certificate.
+fn tls_config(cfg: &MqttConfig) -> Result<rustls::ClientConfig, MqttError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |setting, path: &str, reason: String| MqttError::Tls {
+        setting,
+        path: PathBuf::from(path),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if cfg.ca_file.is_empty() {
+        for c in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(c);
+        }
+    } else {
+        let certs = CertificateDer::pem_file_iter(&cfg.ca_file)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| fail("mqtt.ca_file", &cfg.ca_file, e.to_string()))?;
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| fail("mqtt.ca_file", &cfg.ca_file, e.to_string()))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(fail(
+            "mqtt.ca_file",
+            &cfg.ca_file,
+            "no CA certificate to trust".into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("mqtt.url", &cfg.url, e.to_string()))?
+        .with_root_certificates(roots);
+    if cfg.client_cert_file.is_empty() {
+        return Ok(builder.with_no_client_auth());
+    }
+    let chain = CertificateDer::pem_file_iter(&cfg.client_cert_file)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            fail(
+                "mqtt.client_cert_file",
+                &cfg.client_cert_file,
+                e.to_string(),
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.client_key_file)
+        .map_err(|e| fail("mqtt.client_key_file", &cfg.client_key_file, e.to_string()))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| fail("mqtt.client_key_file", &cfg.client_key_file, e.to_string()))
 }
 
 /// The door's id: `configured`, else the host name; checked for use in topics.
@@ -299,9 +380,13 @@ impl MqttSink {
         door_id: &str,
         metrics: (Gauge, Counter),
     ) -> Result<Self, MqttError> {
-        let (host, port) = parse_url(&cfg.url)?;
+        let broker = parse_url(&cfg.url)?;
         let topics = Topics::new(cfg, door_id);
-        let mut opts = MqttOptions::new(format!("maskgate-{door_id}"), host, port);
+        let mut opts = MqttOptions::new(format!("maskgate-{door_id}"), broker.host, broker.port);
+        if broker.tls {
+            let tls = tls_config(cfg)?;
+            opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(tls))));
+        }
         opts.set_keep_alive(Duration::from_secs(15));
         opts.set_clean_session(true);
         opts.set_last_will(LastWill::new(
@@ -500,6 +585,9 @@ fn hint(e: &ConnectionError) -> &'static str {
         ) => "the broker refused the credentials: check mqtt.username and mqtt.password_file",
         ConnectionError::ConnectionRefused(_) => "the broker refused the connection",
         ConnectionError::Io(_) => "is the broker running, and mqtt.url right?",
+        ConnectionError::Tls(_) => {
+            "TLS failed: does mqtt.ca_file hold the CA of the broker's certificate, and does the certificate name the host in mqtt.url?"
+        }
         _ => "",
     }
 }
@@ -578,17 +666,26 @@ mod tests {
 
     #[test]
     fn urls_name_the_setting_and_what_is_wrong() {
+        let b = |host: &str, port, tls| Broker {
+            host: host.into(),
+            port,
+            tls,
+        };
         assert_eq!(
             parse_url("mqtt://broker.local").unwrap(),
-            ("broker.local".into(), 1883)
+            b("broker.local", 1883, false)
         );
         assert_eq!(
             parse_url("mqtt://10.0.0.2:1884/").unwrap(),
-            ("10.0.0.2".into(), 1884)
+            b("10.0.0.2", 1884, false)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker").unwrap(),
+            b("broker", 8883, true)
         );
         for (bad, why) in [
             ("broker:1883", "mqtt://"),
-            ("mqtts://broker", "TLS"),
+            ("tcp://broker", "mqtts://"),
             ("mqtt://", "host"),
             ("mqtt://h:x", "port"),
             ("mqtt://h:0", "port"),
