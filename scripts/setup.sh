@@ -15,8 +15,8 @@ SUDO=""
 pkgs=(libclang-dev libssl-dev pkg-config curl)
 # tests/mqtt.rs starts a real broker of its own
 pkgs+=(mosquitto)
-# scripts/test-deb.sh checks the Debian package
-pkgs+=(lintian)
+# scripts/test-deb.sh checks the Debian package; tests/mqtt.rs makes its TLS certificates
+pkgs+=(lintian openssl)
 # the video mode and the video tests run the system ffmpeg / ffprobe (installed below)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
