@@ -205,6 +205,24 @@ pub struct Http {
     pub allow_upload: bool,
 }
 
+impl Http {
+    /// `listen` as an address; `None` when the listener is off.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, InvalidSetting> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        self.listen.parse().map(Some).map_err(|e| {
+            InvalidSetting::new(
+                "http.listen",
+                format!(
+                    "http.listen {:?}: {e} (e.g. \"127.0.0.1:3000\")",
+                    self.listen
+                ),
+            )
+        })
+    }
+}
+
 /// Board profiles shipped in `boards/` and built into the binary.
 pub const BOARDS: [(&str, &str); 4] = [
     ("rpi4", include_str!("../boards/rpi4.toml")),
@@ -316,26 +334,9 @@ impl Config {
         if self.camera.fps == 0 {
             return Err(InvalidSetting::new("camera.fps", "camera.fps must be > 0"));
         }
-        self.input_size()?;
-        if !self.http.listen.is_empty() {
-            self.http
-                .listen
-                .parse::<std::net::SocketAddr>()
-                .map_err(|e| {
-                    InvalidSetting::new(
-                        "http.listen",
-                        format!(
-                            "http.listen {:?}: {e} (e.g. \"127.0.0.1:3000\")",
-                            self.http.listen
-                        ),
-                    )
-                })?;
-        }
+        self.model.size()?;
+        self.http.listen_addr()?;
         Ok(())
-    }
-
-    pub fn input_size(&self) -> Result<(u32, u32), InvalidSetting> {
-        self.model.size()
     }
 
     /// The `[decision]` rules with `model.mask_threshold`.
@@ -380,7 +381,7 @@ mod tests {
         let c = Config::from_table(toml::Table::new(), "test").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.decide(), DecideConfig::default());
-        assert_eq!(c.input_size().unwrap(), (640, 480));
+        assert_eq!(c.model.size().unwrap(), (640, 480));
     }
 
     #[test]

@@ -90,9 +90,19 @@ pub fn model_files(model: &config::Model) -> Result<(PathBuf, PathBuf), DoorErro
 /// Loads the pipeline `model` describes with `threads` inference threads.
 pub fn pipeline(model: &config::Model, threads: usize) -> Result<Pipeline, DoorError> {
     let (det, cls) = model_files(model)?;
+    load(&det, &cls, model, threads)
+}
+
+/// A pipeline from resolved model files with `model`'s thresholds.
+fn load(
+    det: &Path,
+    cls: &Path,
+    model: &config::Model,
+    threads: usize,
+) -> Result<Pipeline, DoorError> {
     Ok(Pipeline::load(
-        &det,
-        &cls,
+        det,
+        cls,
         threads.max(1),
         model.pipeline_config(),
     )?)
@@ -127,12 +137,7 @@ impl Door {
     pub fn assemble(cfg: &Config, spec: Spec) -> Result<Self, DoorError> {
         let started = Instant::now();
         let (det, cls) = model_files(&cfg.model)?;
-        let pipeline = Pipeline::load(
-            &det,
-            &cls,
-            cfg.model.threads.max(1),
-            cfg.model.pipeline_config(),
-        )?;
+        let pipeline = load(&det, &cls, &cfg.model, cfg.model.threads)?;
         let source = source::open(&spec.source, &cfg.camera, spec.fps)?;
         let simulate = matches!(spec.mode, Mode::Simulate { .. });
         tracing::info!(source = %source.describe(), detector = %det.display(), threads = cfg.model.threads,
@@ -270,21 +275,15 @@ fn listener(
     cls: &Path,
     metrics: &Arc<KioskMetrics>,
 ) -> Result<Option<(Server, Arc<Shared>)>, DoorError> {
-    if cfg.http.listen.is_empty() {
+    let Some(listen) = cfg.http.listen_addr()? else {
         return Ok(None);
-    }
+    };
     let shared = Shared::for_door(metrics.clone());
     let pipes = if cfg.http.allow_upload {
-        vec![Pipeline::load(det, cls, 1, cfg.model.pipeline_config())?]
+        vec![load(det, cls, &cfg.model, 1)?]
     } else {
         vec![]
     };
-    let listen = cfg.http.listen.parse().map_err(|e| {
-        InvalidSetting::new(
-            "http.listen",
-            format!("http.listen {:?}: {e}", cfg.http.listen),
-        )
-    })?;
     let scfg = ServeConfig {
         listen,
         workers: 1,

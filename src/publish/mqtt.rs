@@ -338,14 +338,14 @@ struct Inner {
     /// A (re)connect: discovery, availability and the retained state go out again.
     resend: bool,
     stopping: bool,
-    dropped: u64,
 }
 
 struct Shared {
     m: Mutex<Inner>,
     cv: Condvar,
-    /// The kiosk's `mqtt_connected` / `mqtt_dropped` metrics, when it has them.
+    /// Whether the broker has the connection (the kiosk's `mqtt_connected` when it has one).
     connected_gauge: Gauge,
+    /// Verdicts dropped (the kiosk's `mqtt_dropped` when it has one): the only count of them.
     dropped_counter: Counter,
 }
 
@@ -421,7 +421,6 @@ impl MqttSink {
                 connected: false,
                 resend: false,
                 stopping: false,
-                dropped: 0,
             }),
             cv: Condvar::new(),
             connected_gauge: metrics.0,
@@ -450,9 +449,10 @@ impl MqttSink {
         })
     }
 
-    /// Verdicts dropped because the queue was full (the broker away too long).
+    /// Verdicts dropped because the queue was full (the broker away too long), as counted
+    /// into the counter given to [`MqttSink::start_counted`].
     pub fn dropped(&self) -> u64 {
-        self.shared.lock().dropped
+        self.shared.dropped_counter.get()
     }
 
     /// Whether the broker has the connection right now.
@@ -486,7 +486,6 @@ impl EventSink for MqttSink {
                     .as_millis() as u64;
                 if g.verdicts.len() >= g.cap {
                     g.verdicts.pop_front();
-                    g.dropped += 1;
                     self.shared.dropped_counter.inc();
                 }
                 g.verdicts.push_back(VerdictRec {
@@ -644,9 +643,8 @@ fn publish(client: Client, sh: &Shared, t: &Topics) {
             .count();
         if lost > 0 || !retained_ok {
             // rumqttc's request queue is full: count the verdicts, send the retained state again
-            let mut g = sh.lock();
-            g.dropped += lost as u64;
             sh.dropped_counter.inc_by(lost as u64);
+            let mut g = sh.lock();
             g.dirty |= !retained_ok;
             g.resend |= resend && !retained_ok;
         }
