@@ -17,6 +17,8 @@ pkgs=(libclang-dev libssl-dev pkg-config curl)
 pkgs+=(mosquitto)
 # scripts/test-deb.sh checks the Debian package; tests/mqtt.rs makes its TLS certificates
 pkgs+=(lintian openssl)
+# tests/web.rs renders the status page in a real headless browser
+pkgs+=(chromium)
 # the video mode and the video tests run the system ffmpeg / ffprobe (installed below)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)

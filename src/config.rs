@@ -203,6 +203,14 @@ pub struct Http {
     pub listen: String,
     /// Also serve POST /v1/detect and /v1/classify (one extra 1-thread pipeline). Default false.
     pub allow_upload: bool,
+    /// File holding the token every endpoint but /healthz then requires (Bearer, or the
+    /// password of HTTP Basic in a browser); created with a random token on first start when
+    /// missing. Required when `listen` is not loopback. Default "" = no token.
+    pub token_file: String,
+    /// Live view for aiming the camera: GET /snapshot.jpg and /live.mjpg (frames with boxes
+    /// and the minimum-face-size guide, a few per second, only while someone watches).
+    /// Default false: no picture leaves the door.
+    pub live_view: bool,
 }
 
 impl Http {

@@ -23,10 +23,13 @@ use crate::indicator::{Indicator, Signals};
 use crate::kiosk::metrics::KioskMetrics;
 use crate::kiosk::outputs::{InlineOutputs, Outputs, ThreadedOutputs};
 use crate::kiosk::run::{Kiosk, LoopConfig, Summary};
+use crate::kiosk::selftest;
 use crate::kiosk::{Event, EventSink};
 use crate::models::{self, ModelError};
 use crate::publish::mqtt::{door_id, MqttSink};
-use crate::serve::{ServeConfig, Server, Shared};
+use crate::serve::auth::{self, AuthError};
+use crate::serve::live::LiveView;
+use crate::serve::{DoorInfo, DoorLink, ServeConfig, Server, Shared};
 use crate::source::{self, FrameSource, SourceError};
 use crate::{systemd, Pipeline};
 
@@ -55,6 +58,8 @@ pub enum DoorError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("cannot start output threads: {0}")]
     Threads(#[source] io::Error),
 }
@@ -117,6 +122,12 @@ pub struct Spec {
     pub fps: f64,
     pub mode: Mode,
     pub max_frames: Option<u64>,
+    /// The board profile's name (or file), shown on the status page; "" when none.
+    pub board: String,
+    /// Simulation on the wall clock (a demo to watch) instead of the simulated one.
+    pub realtime: bool,
+    /// Play a folder or image source forever (`run --loop`).
+    pub repeat: bool,
 }
 
 /// A door ready to run.
@@ -138,17 +149,42 @@ impl Door {
         let started = Instant::now();
         let (det, cls) = model_files(&cfg.model)?;
         let pipeline = load(&det, &cls, &cfg.model, cfg.model.threads)?;
-        let source = source::open(&spec.source, &cfg.camera, spec.fps)?;
+        let source = if spec.repeat {
+            let p = Path::new(&spec.source);
+            if !(p.is_dir() || p.is_file()) || source::is_video(p) {
+                return Err(InvalidSetting::new(
+                    "--loop",
+                    format!("--loop plays a folder or an image, not {}", spec.source),
+                )
+                .into());
+            }
+            Box::new(source::files::FileSource::open(p, spec.fps)?.repeating())
+        } else {
+            source::open(&spec.source, &cfg.camera, spec.fps)?
+        };
         let simulate = matches!(spec.mode, Mode::Simulate { .. });
         tracing::info!(source = %source.describe(), detector = %det.display(), threads = cfg.model.threads,
             simulate, "maskgate run starting");
         let metrics = Arc::new(KioskMetrics::default());
-        let loop_cfg = loop_config(cfg, simulate, spec.max_frames, metrics.clone())?;
+        let mut loop_cfg = loop_config(cfg, simulate, spec.max_frames, metrics.clone())?;
         let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
         if let Some(m) = mqtt(cfg, &metrics) {
             sinks.push(Box::new(m));
         }
-        let http = match listener(cfg, &det, &cls, &metrics)? {
+        let info = DoorInfo {
+            board: spec.board.clone(),
+            camera: source.describe(),
+            display: cfg.display.enabled.then(|| {
+                let what = if simulate { "simulated " } else { "" };
+                format!(
+                    "{what}SSD1306 /dev/i2c-{} @ {:#04x}",
+                    cfg.display.i2c_bus, cfg.display.address
+                )
+            }),
+            mqtt: (!cfg.mqtt.url.is_empty()).then(|| broker(&cfg.mqtt.url)),
+            selftest: Vec::new(),
+        };
+        let http = match listener(cfg, &det, &cls, &metrics, info, &mut loop_cfg)? {
             Some((server, shared)) => {
                 sinks.push(Box::new(shared));
                 Some(server)
@@ -156,7 +192,7 @@ impl Door {
             None => None,
         };
         let is_camera = spec.source == "camera" || spec.source.starts_with("/dev/video");
-        let clock: Box<dyn Clock> = if simulate && !is_camera {
+        let clock: Box<dyn Clock> = if simulate && !is_camera && !spec.realtime {
             Box::new(SimClock::default())
         } else {
             Box::new(SystemClock::new())
@@ -258,7 +294,20 @@ fn loop_config(
         save_dir,
         max_frames,
         metrics,
+        live: None,
+        selftest: None,
     })
+}
+
+/// A broker URL as the page shows it: scheme, host and port, never credentials.
+fn broker(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{}", host.split('/').next().unwrap_or(host))
+        }
+        None => url.to_string(),
+    }
 }
 
 fn create_dir(path: &Path) -> Result<(), DoorError> {
@@ -268,17 +317,41 @@ fn create_dir(path: &Path) -> Result<(), DoorError> {
     })
 }
 
-/// The kiosk's status endpoints (and uploads when `http.allow_upload`), one worker.
+/// The kiosk's status page and endpoints (uploads when `http.allow_upload`, on one worker;
+/// the live view when `http.live_view`); hands the live view and the self-test switch to the
+/// frame loop.
 fn listener(
     cfg: &Config,
     det: &Path,
     cls: &Path,
     metrics: &Arc<KioskMetrics>,
+    mut info: DoorInfo,
+    loop_cfg: &mut LoopConfig,
 ) -> Result<Option<(Server, Arc<Shared>)>, DoorError> {
     let Some(listen) = cfg.http.listen_addr()? else {
         return Ok(None);
     };
-    let shared = Shared::for_door(metrics.clone());
+    let token = auth::for_listener(listen, &cfg.http.token_file)?;
+    let live = cfg
+        .http
+        .live_view
+        .then(|| Arc::new(LiveView::new(cfg.decision.min_face_px)));
+    let request = selftest::Request {
+        flag: Arc::default(),
+        steps: selftest::steps(cfg),
+    };
+    info.selftest = request.steps.iter().map(|s| s.what.clone()).collect();
+    let shared = Shared::for_door(DoorLink {
+        info,
+        metrics: metrics.clone(),
+        live: live.clone(),
+        selftest: request.flag.clone(),
+    });
+    loop_cfg.live = live;
+    loop_cfg.selftest = Some(request);
+    if cfg.http.live_view {
+        tracing::info!("live view on: GET /snapshot.jpg and /live.mjpg show the camera");
+    }
     let pipes = if cfg.http.allow_upload {
         vec![load(det, cls, &cfg.model, 1)?]
     } else {
@@ -287,6 +360,7 @@ fn listener(
     let scfg = ServeConfig {
         listen,
         workers: 1,
+        token,
         ..ServeConfig::default()
     };
     let server =

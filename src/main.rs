@@ -29,8 +29,10 @@ enum Cmd {
     Run(cli::run::RunArgs),
     /// Annotate a video file frame by frame (ffmpeg over pipes), or print per-frame JSON.
     Video(cli::video::VideoArgs),
-    /// HTTP API: POST /v1/detect, POST /v1/classify, GET /healthz, GET /metrics.
+    /// HTTP API: POST /v1/detect, POST /v1/classify, GET /healthz, GET /metrics, status page.
     Serve(cli::serve::ServeArgs),
+    /// Wiring check: each LED, the buzzer and a test screen in turn, naming each pin and bus.
+    Selftest(cli::selftest::SelftestArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run::run(a),
         Cmd::Video(a) => cli::video::run(a),
         Cmd::Serve(a) => cli::serve::run(a),
+        Cmd::Selftest(a) => cli::selftest::run(a),
     };
     match res {
         Ok(code) => code,

@@ -22,7 +22,10 @@ use maskgate::kiosk::outputs::InlineOutputs;
 use maskgate::kiosk::run::{Kiosk, LoopConfig};
 use maskgate::kiosk::EventSink;
 use maskgate::publish::mqtt::{MqttConfig, MqttSink};
+use maskgate::serve::live::LiveView;
+use maskgate::serve::{DoorInfo, DoorLink, Shared};
 use maskgate::source::{FrameSource, RgbFrame, SourceError};
+use std::sync::Arc;
 
 use maskgate::vision::image_io;
 use maskgate::ImageView;
@@ -176,6 +179,11 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
     };
     // different sizes (451x300, 512x512): the frame buffer keeps its largest capacity
     let frames = vec![load("chelsea.png"), load("astronaut.jpg")];
+    // the live view is watched all along: the loop copies a frame into it a few times a
+    // second (its slot warmed once at the largest size), a viewer encodes them on its thread
+    let live = Arc::new(LiveView::new(40.0));
+    live.want();
+    live.offer(&frames[1], &[]);
     // person for 8 frames, nobody for 8: short hold so verdicts keep changing
     // (fewer frames under emulation, where a 640x480 frame takes ~1 s)
     let emulated = std::env::var("MASKGATE_TEST_RUNNER").is_ok_and(|r| !r.is_empty());
@@ -198,9 +206,31 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
             ..DecideConfig::default()
         },
         status_interval: Duration::from_millis(500),
+        live: Some(live.clone()),
         ..LoopConfig::default()
     };
     let mut k = Kiosk::new(common::pipeline(640, 480), outs, cfg);
+    let watching = Arc::new(AtomicBool::new(true));
+    let viewer = {
+        let (live, watching) = (live.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut newest = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((seq, _)) = live.jpeg(Duration::from_secs(5)) {
+                    newest = newest.max(seq);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            newest
+        })
+    };
+    // the status page's side gets every event too (its recent-verdicts list is made full size)
+    let mut page = Shared::for_door(DoorLink {
+        info: DoorInfo::default(),
+        metrics: Arc::default(),
+        live: Some(live.clone()),
+        selftest: Arc::default(),
+    });
     // an MQTT publisher gets every event too (its broker port is closed: the verdicts queue
     // and drop, the way they do while a site's broker is away)
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -221,6 +251,7 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
             &AtomicBool::new(false),
             &mut |e| {
                 mqtt.event(&e);
+                page.event(&e);
                 if let maskgate::kiosk::Event::Decision { frame, .. } = e {
                     frame_seen = frame;
                     if frame >= 40 {
@@ -237,6 +268,12 @@ fn the_door_loop_allocates_nothing_per_frame_after_warm_up() {
         "verdicts, LEDs, buzzer and screens changed during the counted frames ({verdicts_after_mark})"
     );
     assert!(mqtt.dropped() > 0, "the MQTT queue saw the verdicts");
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let copies = viewer.join().unwrap();
+    assert!(
+        copies >= 3,
+        "the live view got frames during the run ({copies})"
+    );
     let (before, after) = src.counts;
     assert_eq!(
         after - before,

@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod run;
+pub mod selftest;
 pub mod serve;
 pub mod settings;
 pub mod video;

@@ -30,6 +30,13 @@ pub struct RunArgs {
     /// events on stdout. Folder / image sources then run on a simulated clock.
     #[arg(long)]
     simulate: bool,
+    /// With --simulate: play on the wall clock (a demo to watch on the status page) instead of
+    /// the simulated clock, which runs as fast as the machine can.
+    #[arg(long, requires = "simulate")]
+    realtime: bool,
+    /// Play a folder (or an image) source forever.
+    #[arg(long = "loop")]
+    repeat: bool,
     /// With --simulate: write every distinct OLED picture to this folder as NNNN.png.
     #[arg(long)]
     display_dump: Option<PathBuf>,
@@ -75,6 +82,9 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         fps: a.fps,
         mode,
         max_frames: a.max_frames,
+        board: a.board.clone().unwrap_or_default(),
+        realtime: a.realtime,
+        repeat: a.repeat,
     };
     let mut door = Door::assemble(&cfg, spec)?;
     if a.simulate {

@@ -1,6 +1,7 @@
 //! `maskgate serve`: the HTTP API (the old Flask server's job, bounded for an edge box).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,33 +9,47 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use maskgate::door;
-use maskgate::serve::{ServeConfig, Server, Shared};
+use maskgate::serve::{auth, ServeConfig, Server, Shared};
 
 use super::settings::{auto_threads, ModelArgs};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Localhost by default: exposing it on the network is a decision
-    /// (e.g. --listen 0.0.0.0:3000).
+    /// Address to listen on. Localhost by default: another address needs --token-file
+    /// (e.g. --listen 0.0.0.0:3000 --token-file /etc/maskgate/http-token).
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// Worker threads, each with its own interpreters (inference threads are split between them).
+    /// File with the token every endpoint but /healthz requires (Authorization: Bearer);
+    /// created with a random token, printed once, when missing.
+    #[arg(long, env = "MASKGATE_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Inference workers, each with its own interpreters (inference threads are split between them).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Accepted connections that may wait for a worker; more get 503 at once.
+    /// Read requests that may wait for a worker; more get 503 at once.
     #[arg(long, default_value_t = 32)]
     queue: usize,
     /// Largest request body in MiB.
     #[arg(long, default_value_t = 8)]
     max_body_mb: usize,
-    /// Read / write timeout per connection, seconds.
+    /// The request headers, and then the body, must each arrive within this many seconds.
     #[arg(long, default_value_t = 10)]
     timeout_s: u64,
+    /// Open connections at most; more are answered 503 and closed.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
+    let token_file = a
+        .token_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    // refused before the models load: the answer to a forgotten token comes at once
+    let token = auth::for_listener(a.listen, &token_file)?;
     let workers = a.workers.max(1);
     let mut cfg = a.model.settings();
     if a.model.threads.is_none() {
@@ -44,16 +59,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let pipelines = (0..workers)
         .map(|_| door::pipeline(&cfg.model, cfg.model.threads))
         .collect::<Result<Vec<_>, _>>()?;
-    if !a.listen.ip().is_loopback() {
-        tracing::warn!(listen = %a.listen, "serving beyond localhost: anyone who can reach this port can use it");
-    }
     let cfg = ServeConfig {
         listen: a.listen,
         workers,
         queue: a.queue.max(1),
         max_body: a.max_body_mb.max(1) << 20,
-        read_timeout: Duration::from_secs(a.timeout_s.max(1)),
-        write_timeout: Duration::from_secs(a.timeout_s.max(1)),
+        timeout: Duration::from_secs(a.timeout_s.max(1)),
+        max_connections: a.max_connections.max(1),
+        token,
     };
     let mut server = Server::start(cfg, pipelines, Shared::for_api())
         .with_context(|| format!("cannot listen on {}", a.listen))?;

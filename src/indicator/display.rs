@@ -29,6 +29,8 @@ pub enum View {
     NoMask,
     CameraOffline,
     OutOfService,
+    /// The wiring self-test's screen.
+    SelfTest,
 }
 
 impl From<Verdict> for View {
@@ -72,6 +74,7 @@ fn lines(v: View) -> (&'static str, &'static str) {
         View::NoMask => ("PLEASE WEAR", "A MASK"),
         View::CameraOffline => ("CAMERA", "OFFLINE"),
         View::OutOfService => ("OUT OF", "SERVICE"),
+        View::SelfTest => ("SELF TEST", "display ok"),
     }
 }
 

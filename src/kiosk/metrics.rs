@@ -26,6 +26,8 @@ pub struct KioskMetrics {
     pub fps: Gauge<f64, AtomicU64>,
     /// Seconds from frame in hand to classified faces.
     pub inference: Histogram,
+    /// The last frame's inference time, seconds (the status page).
+    pub inference_last: Gauge<f64, AtomicU64>,
     pub faces: Histogram,
     pub camera_up: Gauge,
     pub camera_reopens: Counter,
@@ -64,6 +66,12 @@ impl Default for KioskMetrics {
             "inference_seconds",
             "Detection and classification time per frame",
             inference.clone(),
+        );
+        let inference_last = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "inference_last_seconds",
+            "Detection and classification time of the last frame",
+            inference_last.clone(),
         );
         let faces = Histogram::new([0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0]);
         registry.register("faces_per_frame", "Faces found per frame", faces.clone());
@@ -112,6 +120,7 @@ impl Default for KioskMetrics {
             frames,
             fps,
             inference,
+            inference_last,
             faces,
             camera_up,
             camera_reopens,

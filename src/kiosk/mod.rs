@@ -6,6 +6,7 @@ pub mod decide;
 pub mod metrics;
 pub mod outputs;
 pub mod run;
+pub mod selftest;
 
 use std::io::Write;
 

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use super::decide::{observe, DecideConfig, Decider, Verdict};
 use super::metrics::KioskMetrics;
 use super::outputs::Outputs;
+use super::selftest;
 use super::Event;
 use crate::clock::Clock;
 use crate::engine::EngineError;
 use crate::indicator::display::{Screen, Status, View};
+use crate::serve::live::LiveView;
 use crate::source::{FrameSource, RgbFrame, SourceError};
 use crate::systemd::{self, Watchdog};
 use crate::vision::annotate;
@@ -34,6 +36,10 @@ pub struct LoopConfig {
     pub max_frames: Option<u64>,
     /// Where the loop counts frames, latency, faces, camera and verdicts.
     pub metrics: Arc<KioskMetrics>,
+    /// Frames for the HTTP live view (`http.live_view`).
+    pub live: Option<Arc<LiveView>>,
+    /// The self-test `POST /v1/selftest` asks for.
+    pub selftest: Option<selftest::Request>,
 }
 
 impl Default for LoopConfig {
@@ -45,6 +51,8 @@ impl Default for LoopConfig {
             save_dir: None,
             max_frames: None,
             metrics: Arc::default(),
+            live: None,
+            selftest: None,
         }
     }
 }
@@ -111,6 +119,7 @@ impl<O: Outputs> Kiosk<O> {
         self.outputs.drain(sink);
         while !stop.load(Ordering::Relaxed) {
             watchdog.ping_if_due();
+            self.selftest_if_asked(&mut st, clock, stop, sink);
             match source.next_frame(clock, &mut self.frame) {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -182,6 +191,39 @@ impl<O: Outputs> Kiosk<O> {
         }
     }
 
+    /// `POST /v1/selftest` asked: the outputs play the self-test (frames wait), then the door
+    /// starts afresh from idle.
+    fn selftest_if_asked(
+        &mut self,
+        st: &mut LoopState,
+        clock: &mut dyn Clock,
+        stop: &AtomicBool,
+        sink: &mut dyn FnMut(Event),
+    ) {
+        let Some(req) = &self.cfg.selftest else {
+            return;
+        };
+        if !req.flag.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::info!(steps = req.steps.len(), "self-test requested over HTTP");
+        selftest::run(
+            &req.steps,
+            &mut self.outputs,
+            clock,
+            st.status,
+            stop,
+            sink,
+            &mut |i, s| tracing::info!(step = i + 1, "self-test: {}", s.what),
+        );
+        self.decider = Decider::new(self.cfg.decide);
+        st.view = View::Idle;
+        let now = clock.now();
+        self.outputs.screen(st.screen(), now);
+        self.outputs.drain(sink);
+        tracing::info!("self-test done; the door is back in service");
+    }
+
     /// Frames again after a loss: the screen shows the current verdict again.
     fn camera_back(&mut self, st: &mut LoopState, now: Duration, sink: &mut dyn FnMut(Event)) {
         st.status.camera_ok = true;
@@ -213,11 +255,15 @@ impl<O: Outputs> Kiosk<O> {
         let m = &self.cfg.metrics;
         m.frames.inc();
         m.inference.observe(took.as_secs_f64());
+        m.inference_last.set(took.as_secs_f64());
         m.faces.observe(res.faces.len() as f64);
         st.sum.frames += 1;
         st.status_frames += 1;
         let obs = observe(&res.faces, img.width, img.height, &self.cfg.decide);
         let faces = res.faces.len();
+        if let Some(live) = &self.cfg.live {
+            live.offer(&self.frame, &res.faces);
+        }
         if let Some(a) = self.decider.update(now, obs) {
             self.outputs.verdict(a.verdict, now);
             self.cfg.metrics.verdict(a.verdict);

@@ -18,6 +18,10 @@ pub struct FileSource {
     /// Frame index played at `start` (moves on a reopen, which resumes from "now").
     base: usize,
     next: usize,
+    /// Starts again from the first file after the last (`run --loop`).
+    repeat: bool,
+    /// A file was decoded since the last wrap (a folder of bad files must not spin).
+    loaded: bool,
 }
 
 impl FileSource {
@@ -64,7 +68,30 @@ impl FileSource {
             start: None,
             base: 0,
             next: 0,
+            repeat: false,
+            loaded: false,
         })
+    }
+
+    /// Plays the files forever: after the last comes the first again, on time.
+    pub fn repeating(mut self) -> Self {
+        self.repeat = true;
+        self
+    }
+
+    /// At the end with `repeat`: the first file again, one period after the last.
+    fn wrap(&mut self) -> bool {
+        if self.repeat && self.loaded && self.next >= self.files.len() {
+            self.loaded = false;
+            // the first file again where the one after the last would have been due
+            let played = (self.files.len() - self.base) as u32;
+            self.start = self.start.map(|s| s + self.period * played);
+            self.base = 0;
+            self.next = 0;
+            true
+        } else {
+            false
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -91,16 +118,23 @@ impl FrameSource for FileSource {
                     self.next = self.next.max(self.base + due as usize);
                 }
                 if self.next >= self.files.len() {
+                    if self.wrap() {
+                        continue;
+                    }
                     return Ok(false);
                 }
                 clock.sleep_until(start + self.period * (self.next - self.base) as u32);
             }
             let Some(path) = self.files.get(self.next) else {
+                if self.wrap() {
+                    continue;
+                }
                 return Ok(false);
             };
             self.next += 1;
             match image_io::load(path) {
                 Ok(img) => {
+                    self.loaded = true;
                     out.set_size(img.width(), img.height());
                     out.data.copy_from_slice(img.as_raw());
                     return Ok(true);
@@ -120,5 +154,43 @@ impl FrameSource for FileSource {
 
     fn describe(&self) -> String {
         format!("{} ({} images)", self.root.display(), self.files.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimClock;
+
+    #[test]
+    fn repeating_plays_the_folder_again_on_time() {
+        let dir = std::env::temp_dir().join(format!("maskgate-loop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, v) in [10u8, 20].iter().enumerate() {
+            image::RgbImage::from_pixel(4, 4, image::Rgb([*v; 3]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+        let mut src = FileSource::open(&dir, 10.0).unwrap().repeating();
+        let mut clock = SimClock::default();
+        let mut f = RgbFrame::default();
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            assert!(src.next_frame(&mut clock, &mut f).unwrap());
+            seen.push((clock.now().as_millis(), f.data[0]));
+        }
+        assert_eq!(seen, [(0, 10), (100, 20), (200, 10), (300, 20), (400, 10)]);
+        // without repeat the folder ends
+        let mut once = FileSource::open(&dir, 10.0).unwrap();
+        assert!(once.next_frame(&mut clock, &mut f).unwrap());
+        assert!(once.next_frame(&mut clock, &mut f).unwrap());
+        assert!(!once.next_frame(&mut clock, &mut f).unwrap());
+        // a folder of undecodable files ends even when repeating
+        let bad = dir.join("bad");
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(bad.join("x.png"), b"not a png").unwrap();
+        let mut src = FileSource::open(&bad, 10.0).unwrap().repeating();
+        assert!(!src.next_frame(&mut clock, &mut f).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

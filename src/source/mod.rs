@@ -87,7 +87,7 @@ pub fn open(
 }
 
 /// Video containers by extension (images are recognised by content, videos by ffprobe).
-fn is_video(p: &Path) -> bool {
+pub fn is_video(p: &Path) -> bool {
     let ext = p
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
