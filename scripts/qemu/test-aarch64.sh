@@ -24,7 +24,9 @@ slow=(scene_slice_recall_and_mask_accuracy_floors
   unmasked_person_then_nobody_without_shared_data
   simulate_prints_json_events_and_dumps_the_display
   bounded_load_run_has_no_failures
-  camera_lost_mid_stream_is_reopened_with_back_off)
+  camera_lost_mid_stream_is_reopened_with_back_off
+  status_live_view_and_selftest_on_a_realtime_demo_door
+  chromium_renders_the_status_page_with_the_decision_and_a_verdict)
 
 # "<kind> <executable>" of every test binary (profile.test; the target's own "test" flag is
 # set on the plain binary too)
