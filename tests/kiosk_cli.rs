@@ -288,3 +288,43 @@ fn systemd_gets_status_lines_and_journald_gets_priorities() {
     );
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[test]
+fn selftest_names_each_pin_lights_green_then_red_and_draws_the_test_screen() {
+    let d = common::scratch("cli-selftest");
+    let dump = d.join("dump");
+    let out = common::maskgate_bin()
+        .args([
+            "selftest",
+            "--simulate",
+            "--board",
+            "rpi4",
+            "--display-dump",
+        ])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "step 1/4: display: SSD1306 at 0x3c on /dev/i2c-1 shows SELF TEST",
+            "step 2/4: green LED on GPIO17 (BCM); buzzer on GPIO22 (BCM): pattern 80 ms",
+            "step 3/4: red LED on GPIO27 (BCM); buzzer on GPIO22 (BCM): pattern 150/100/150/100/150 ms",
+            "step 4/4: all off: LEDs dark, buzzer quiet, display back to WELCOME",
+        ]
+    );
+    let green = text.find(r#""led":"green","on":true"#);
+    let red = text.find(r#""led":"red","on":true"#);
+    assert!(green.is_some() && green < red, "{text}");
+    assert!(text.contains(r#""event":"buzzer""#), "{text}");
+    let first = image::open(dump.join("0000.png")).unwrap().to_luma8();
+    common::check_golden("selftest.png", &first);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -119,6 +119,8 @@ pub fn render<D: DrawTarget<Color = BinaryColor>>(s: &Screen, d: &mut D) -> Resu
     };
     let _ = if s.view == View::OutOfService {
         write!(status, "maskgate stopped")
+    } else if s.view == View::SelfTest {
+        write!(status, "wiring self-test")
     } else {
         write!(
             status,
@@ -127,13 +129,20 @@ pub fn render<D: DrawTarget<Color = BinaryColor>>(s: &Screen, d: &mut D) -> Resu
             s.status.fps_x10 % 10
         )
     };
+    let x = if s.view == View::SelfTest { 4 } else { 1 };
     Text::with_baseline(
         &status,
-        Point::new(1, 54),
+        Point::new(x, 54),
         MonoTextStyle::new(&FONT_6X10, BinaryColor::On),
         Baseline::Top,
     )
     .draw(d)?;
+    if s.view == View::SelfTest {
+        // the panel's outermost pixels: a dead edge or a wrong size shows at once
+        Rectangle::new(Point::zero(), Size::new(128, 64))
+            .into_styled(PrimitiveStyle::with_stroke(BinaryColor::On, 1))
+            .draw(d)?;
+    }
     Ok(())
 }
 

@@ -458,6 +458,13 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             resp
         }
     } else {
+        // an upload sent without the token is read (within the body limit and timeout) and
+        // dropped first: closing on unread data would reset the connection before the client
+        // reads the 401
+        let h = req.headers();
+        if h.contains_key(header::CONTENT_LENGTH) || h.contains_key(header::TRANSFER_ENCODING) {
+            let _ = read_body(req.into_body(), app.max_body, app.timeout).await;
+        }
         let mut r = error(
             401,
             "this listener needs its token: Authorization: Bearer TOKEN",
