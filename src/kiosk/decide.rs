@@ -171,6 +171,9 @@ pub struct Decider {
     announced_at: Duration,
     /// The next verdict belongs to a new person: announce it even inside the hold.
     armed: bool,
+    /// A frame without the person came since they were last seen: only then can they have
+    /// left (at 2 fps or less, consecutive frames of one person are `absent` apart).
+    gap: bool,
 }
 
 impl Decider {
@@ -182,6 +185,7 @@ impl Decider {
             current: Verdict::Idle,
             announced_at: Duration::ZERO,
             armed: true,
+            gap: false,
         }
     }
 
@@ -191,8 +195,9 @@ impl Decider {
 
     /// Feeds one frame's observation taken at `now`; returns a verdict to announce, if any.
     pub fn update(&mut self, now: Duration, obs: Option<f32>) -> Option<Announcement> {
+        self.gap |= obs.is_none();
         if let Some(seen) = self.last_seen {
-            if now.saturating_sub(seen) >= self.cfg.absent {
+            if self.gap && now.saturating_sub(seen) >= self.cfg.absent {
                 // the person left: whoever comes next is judged afresh
                 self.votes.clear();
                 self.last_seen = None;
@@ -204,6 +209,7 @@ impl Decider {
         match obs {
             Some(p) => {
                 self.last_seen = Some(now);
+                self.gap = false;
                 if self.votes.len() >= self.cfg.window {
                     self.votes.pop_front();
                 }
@@ -324,6 +330,25 @@ mod tests {
         assert_eq!(
             play(cfg, &obs),
             vec![(4, Verdict::Mask), (24, Verdict::Idle)]
+        );
+    }
+
+    #[test]
+    fn a_slow_loop_still_decides_a_person_seen_in_every_frame() {
+        // 1 frame/s (an overloaded board): frames of one person are further apart than
+        // `absent`, and only an empty frame means they left
+        let mut d = Decider::new(DecideConfig::default());
+        let got: Vec<(u32, Verdict)> = [U, U, U, U, N, N, M, M, M]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let t = Duration::from_secs(i as u64);
+                d.update(t, *o).map(|a| (i as u32, a.verdict))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![(2, Verdict::NoMask), (4, Verdict::Idle), (8, Verdict::Mask)]
         );
     }
 
