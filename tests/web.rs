@@ -230,11 +230,18 @@ fn status_live_view_and_selftest_on_a_realtime_demo_door() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Debian's browser itself first: its `/usr/bin/chromium` wrapper refuses to start when
+/// /proc/cpuinfo lacks sse3, which the aarch64 runner's Pi 4 cpuinfo does.
 fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .map(|n| PathBuf::from("/usr/bin").join(n))
-        .find(|p| p.exists())
+    [
+        "/usr/lib/chromium/chromium",
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Runs headless Chromium with `args` and a hard time limit; its stdout.
