@@ -514,22 +514,21 @@ fn as_json_error(resp: Response, method: &Method, path: &str) -> Response {
     Response::from_parts(parts, Body::from(error_body(status, &msg)))
 }
 
+/// The one shape of every error the service sends.
+fn error_json(status: u16, msg: &str) -> serde_json::Value {
+    serde_json::json!({ "error": msg, "status": status })
+}
+
 fn error_body(status: u16, msg: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "error": msg, "status": status })).unwrap_or_default()
+    serde_json::to_vec(&error_json(status, msg)).unwrap_or_default()
 }
 
 fn error(status: u16, msg: &str) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        code,
-        [(header::CONTENT_TYPE, "application/json")],
-        error_body(status, msg),
-    )
-        .into_response()
+    json(status, &error_json(status, msg))
 }
 
 fn json<T: Serialize>(status: u16, v: &T) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         code,
         [(header::CONTENT_TYPE, "application/json")],
@@ -725,7 +724,7 @@ fn infer(
     kind: Upload,
     metrics: &HttpMetrics,
 ) -> (u16, serde_json::Value) {
-    let err = |s: u16, m: String| (s, serde_json::json!({ "error": m, "status": s }));
+    let err = |s: u16, m: String| (s, error_json(s, &m));
     let img = match image_io::decode(body) {
         Ok(i) => i,
         Err(e) => return err(422, format!("not a usable image: {e}")),
