@@ -150,15 +150,7 @@ impl Door {
         let (det, cls) = model_files(&cfg.model)?;
         let pipeline = load(&det, &cls, &cfg.model, cfg.model.threads)?;
         let source = if spec.repeat {
-            let p = Path::new(&spec.source);
-            if !(p.is_dir() || p.is_file()) || source::is_video(p) {
-                return Err(InvalidSetting::new(
-                    "--loop",
-                    format!("--loop plays a folder or an image, not {}", spec.source),
-                )
-                .into());
-            }
-            Box::new(source::files::FileSource::open(p, spec.fps)?.repeating())
+            source::open_repeating(&spec.source, spec.fps)?
         } else {
             source::open(&spec.source, &cfg.camera, spec.fps)?
         };

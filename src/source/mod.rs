@@ -86,8 +86,20 @@ pub fn open(
     Ok(Box::new(files::FileSource::open(p, fps)?))
 }
 
+/// Opens `spec`, a folder or an image, to play at `fps` forever (`run --loop`); cameras and
+/// video files are refused.
+pub fn open_repeating(spec: &str, fps: f64) -> Result<Box<dyn FrameSource + Send>, SourceError> {
+    let p = Path::new(spec);
+    if !(p.is_dir() || p.is_file()) || is_video(p) {
+        return Err(SourceError::Open(format!(
+            "--loop plays a folder or an image, not {spec}"
+        )));
+    }
+    Ok(Box::new(files::FileSource::open(p, fps)?.repeating()))
+}
+
 /// Video containers by extension (images are recognised by content, videos by ffprobe).
-pub fn is_video(p: &Path) -> bool {
+fn is_video(p: &Path) -> bool {
     let ext = p
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
