@@ -607,19 +607,25 @@ fn bounded_load_run_has_no_failures() {
     assert_eq!(failures, 0);
 }
 
+/// `maskgate serve` on `listen` with one 1-thread worker.
+fn serve_cmd(listen: &str) -> std::process::Command {
+    let mut c = common::maskgate_bin();
+    c.args([
+        "serve",
+        "--listen",
+        listen,
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    c
+}
+
 #[test]
 fn maskgate_serve_binary_answers_and_stops_on_sigterm() {
     use std::io::BufRead;
-    let mut child = common::maskgate_bin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--threads",
-            "1",
-        ])
+    let mut child = serve_cmd("127.0.0.1:0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -650,18 +656,7 @@ fn maskgate_serve_binary_answers_and_stops_on_sigterm() {
 
 #[test]
 fn serving_beyond_loopback_without_a_token_is_refused_with_the_fix() {
-    let out = common::maskgate_bin()
-        .args([
-            "serve",
-            "--listen",
-            "0.0.0.0:0",
-            "--workers",
-            "1",
-            "--threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let out = serve_cmd("0.0.0.0:0").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -673,17 +668,8 @@ fn serving_beyond_loopback_without_a_token_is_refused_with_the_fix() {
     let dir = common::scratch("serve-token");
     let file = dir.join("http-token");
     let _ = std::fs::remove_file(&file);
-    let mut child = common::maskgate_bin()
-        .args([
-            "serve",
-            "--listen",
-            "0.0.0.0:0",
-            "--workers",
-            "1",
-            "--threads",
-            "1",
-            "--token-file",
-        ])
+    let mut child = serve_cmd("0.0.0.0:0")
+        .arg("--token-file")
         .arg(&file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
