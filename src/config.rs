@@ -63,6 +63,37 @@ impl Model {
         })
     }
 
+    /// Every `[model]` number in its range; NaN is out of every range. The command-line flags
+    /// of `image`, `video` and `serve` land here too ([`Config::validate`]), so a flag and its
+    /// config key are refused alike.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            // far more threads than cores only slows inference; tens of thousands crash the
+            // TFLite runtime's thread pool
+            return Err(InvalidSetting::new(
+                "model.threads",
+                format!(
+                    "model.threads (--threads) must be 1..={MAX_THREADS}, got {} (this machine has {} cores)",
+                    self.threads,
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                ),
+            ));
+        }
+        unit(
+            "model.score_threshold",
+            "--score-threshold",
+            self.score_threshold,
+        )?;
+        unit("model.nms_iou", "--nms-iou", self.nms_iou)?;
+        unit(
+            "model.mask_threshold",
+            "--mask-threshold",
+            self.mask_threshold,
+        )?;
+        self.size()?;
+        Ok(())
+    }
+
     pub fn pipeline_config(&self) -> PipelineConfig {
         PipelineConfig {
             score_threshold: self.score_threshold,
@@ -70,6 +101,22 @@ impl Model {
             mask_threshold: self.mask_threshold,
             ..PipelineConfig::default()
         }
+    }
+}
+
+/// More inference threads than any board has cores; the bound keeps a typo from crashing the
+/// runtime (`--threads 16384` did).
+pub const MAX_THREADS: usize = 64;
+
+/// A probability or overlap: 0..=1, never NaN.
+fn unit(key: &'static str, flag: &str, v: f32) -> Result<(), InvalidSetting> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(InvalidSetting::new(
+            key,
+            format!("{key} ({flag}) must be in 0..=1, got {v}"),
+        ))
     }
 }
 
@@ -178,6 +225,9 @@ pub struct Service {
     pub watchdog: bool,
     /// Folder for an annotated JPEG at each verdict. Default "" = never store images.
     pub save_verdict_images: String,
+    /// Most megabytes the verdict images may take; the oldest of maskgate's own images there
+    /// are deleted beyond it (other files in the folder are never touched). Default 200.
+    pub verdict_images_max_mb: u64,
     /// Status line / fps refresh. Default 1000 ms.
     pub status_interval_ms: u64,
     /// This door's name in MQTT topics and Home Assistant. Default "" = the hostname.
@@ -189,9 +239,25 @@ impl Default for Service {
         Self {
             watchdog: true,
             save_verdict_images: String::new(),
+            verdict_images_max_mb: 200,
             status_interval_ms: 1000,
             door_id: String::new(),
         }
+    }
+}
+
+impl Service {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.verdict_images_max_mb == 0 || self.verdict_images_max_mb > 1 << 20 {
+            return Err(InvalidSetting::new(
+                "service.verdict_images_max_mb",
+                format!(
+                    "service.verdict_images_max_mb must be 1..=1048576, got {}",
+                    self.verdict_images_max_mb
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -336,13 +402,16 @@ impl Config {
     }
 
     /// Cross-field checks serde cannot express.
+    /// Every range check of every section is here (or in the section's own `validate`, called
+    /// from here): the config file and the flags of every subcommand go through it.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.model.validate()?;
         self.decide().validate()?;
         self.patterns()?;
         if self.camera.fps == 0 {
             return Err(InvalidSetting::new("camera.fps", "camera.fps must be > 0"));
         }
-        self.model.size()?;
+        self.service.validate()?;
         self.http.listen_addr()?;
         Ok(())
     }

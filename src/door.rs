@@ -105,12 +105,25 @@ fn load(
     model: &config::Model,
     threads: usize,
 ) -> Result<Pipeline, DoorError> {
-    Ok(Pipeline::load(
-        det,
-        cls,
-        threads.max(1),
-        model.pipeline_config(),
-    )?)
+    let pipe = Pipeline::load(det, cls, threads.max(1), model.pipeline_config())?;
+    // a shipped name promises a size; a file of another size under it would run silently
+    // with priors, boxes and speed of the other size
+    if model.detector.is_empty() {
+        let want = model.size()?;
+        let got = (pipe.detector.width, pipe.detector.height);
+        if got != want {
+            return Err(DoorError::Engine(EngineError::Mismatch {
+                path: det.to_path_buf(),
+                msg: format!(
+                    "its input is {}x{}, but the file is the shipped name for {}x{} \
+                     (model.input_size / --input-size); replace it with the shipped file, \
+                     or name it with model.detector / --detector",
+                    got.0, got.1, want.0, want.1
+                ),
+            }));
+        }
+    }
+    Ok(pipe)
 }
 
 /// What `maskgate run` plays, besides the config.
@@ -284,6 +297,7 @@ fn loop_config(
         status_interval: Duration::from_millis(cfg.service.status_interval_ms.max(100)),
         watchdog: systemd::Watchdog::from_env(cfg.service.watchdog && !simulate).period(),
         save_dir,
+        save_max_bytes: cfg.service.verdict_images_max_mb << 20,
         max_frames,
         metrics,
         live: None,

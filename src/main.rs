@@ -36,6 +36,19 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // an empty variable means unset (`MASKGATE_MODELS= maskgate ...`), not a flag given an
+    // empty value, which clap refuses; cleared before any thread starts
+    for var in [
+        "MASKGATE_MODELS",
+        "MASKGATE_BOARD",
+        "MASKGATE_CONFIG",
+        "MASKGATE_MQTT",
+        "MASKGATE_TOKEN_FILE",
+    ] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(var);
+        }
+    }
     let cli = Cli::parse();
     cli::init_logging();
     let res = match cli.cmd {
@@ -49,7 +62,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("maskgate: error: {e:#}");
-            ExitCode::from(1)
+            // a flag out of its range is a bad command line, like clap's own refusals
+            if e.downcast_ref::<maskgate::error::InvalidSetting>()
+                .is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

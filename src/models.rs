@@ -50,7 +50,7 @@ pub fn detector_file(w: u32, h: u32) -> String {
 /// `target/<triple>/<profile>/` and `target/<profile>/deps/`, then `./models/quantized`.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    if let Some(d) = std::env::var_os("MASKGATE_MODELS") {
+    if let Some(d) = std::env::var_os("MASKGATE_MODELS").filter(|d| !d.is_empty()) {
         v.push(PathBuf::from(d));
     }
     if let Ok(exe) = std::env::current_exe() {

@@ -129,3 +129,179 @@ fn missing_models_fail_fast_with_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn out_of_range_numbers_are_refused_by_flag_and_by_config_alike() {
+    for (flags, key) in [
+        (&["--threads", "16384"][..], "model.threads"),
+        (&["--threads", "0"][..], "model.threads"),
+        (&["--score-threshold", "7"][..], "model.score_threshold"),
+        (&["--score-threshold=-1"][..], "model.score_threshold"),
+        (&["--score-threshold", "NaN"][..], "model.score_threshold"),
+        (&["--mask-threshold", "2"][..], "model.mask_threshold"),
+        (&["--mask-threshold", "NaN"][..], "model.mask_threshold"),
+        (&["--nms-iou", "2"][..], "model.nms_iou"),
+        (&["--nms-iou=-5"][..], "model.nms_iou"),
+    ] {
+        let out = common::maskgate_bin()
+            .arg("image")
+            .args(flags)
+            .arg("samples/astronaut.jpg")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(
+            err.contains(key) && err.contains("must be"),
+            "{flags:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{flags:?}: nothing processed");
+    }
+    // the same numbers in a config file
+    let d = common::scratch("cli-ranges");
+    for (toml, key) in [
+        ("[model]\nscore_threshold = 7\n", "model.score_threshold"),
+        ("[model]\nmask_threshold = -1\n", "model.mask_threshold"),
+        ("[model]\nthreads = 100000\n", "model.threads"),
+        ("[decision]\nmin_face_px = 100000\n", "decision.min_face_px"),
+        (
+            "[service]\nverdict_images_max_mb = 0\n",
+            "service.verdict_images_max_mb",
+        ),
+    ] {
+        let f = d.join("site.toml");
+        std::fs::write(&f, toml).unwrap();
+        let out = common::maskgate_bin()
+            .args(["run", "--simulate", "--print-config", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{toml}: {err}");
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn annotated_copies_never_replace_an_input_or_each_other() {
+    let d = common::scratch("cli-collide");
+    for sub in ["a", "b", "out"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let astro = std::fs::read(common::sample("astronaut.jpg")).unwrap();
+    std::fs::write(d.join("a/x.jpg"), &astro).unwrap();
+    std::fs::write(d.join("b/x.jpg"), &astro).unwrap();
+    std::fs::copy(common::sample("camera.png"), d.join("cam.png")).unwrap();
+    std::fs::write(d.join("cam.jpg"), &astro).unwrap();
+    let run = |args: &[&str]| {
+        let out = maskgate().current_dir(&d).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--out", "out", "a/x.jpg", "b/x.jpg"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("a/x.jpg and b/x.jpg") && err.contains("out/x.jpg"),
+        "{err}"
+    );
+    let (code, err) = run(&["--out", "out", "cam.png", "cam.jpg"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cam.png and cam.jpg"), "{err}");
+    // into the inputs' own folder, and onto the input itself
+    let (code, err) = run(&["--out", ".", "cam.jpg"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("over the input"), "{err}");
+    let (code, err) = run(&["--out", "./cam.jpg", "cam.jpg"]);
+    assert_eq!(code, Some(2), "{err}");
+    // nothing was written anywhere, and every input is as it was
+    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 0);
+    for f in ["a/x.jpg", "b/x.jpg", "cam.jpg"] {
+        assert_eq!(std::fs::read(d.join(f)).unwrap(), astro, "{f}");
+    }
+    // distinct names are fine
+    let (code, err) = run(&["--out", "out", "a/x.jpg", "cam.png"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(d.join("out/x.jpg").is_file() && d.join("out/cam.jpg").is_file());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn model_files_of_the_wrong_size_or_kind_are_named() {
+    let d = common::scratch("cli-models");
+    let shipped = common::models_dir();
+    // the 320x240 detector under the 640x480 name
+    std::fs::copy(
+        common::detector_path(320, 240),
+        d.join("retinaface_mnet025_640x480_int8.tflite"),
+    )
+    .unwrap();
+    std::fs::copy(common::classifier_path(), d.join("mask_resnet_int8.tflite")).unwrap();
+    let out = maskgate()
+        .arg("--models-dir")
+        .arg(&d)
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("its input is 320x240") && err.contains("640x480"),
+        "{err}"
+    );
+    // the two files swapped
+    let out = maskgate()
+        .arg("--detector")
+        .arg(common::classifier_path())
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mask classifier") && err.contains("swapped"),
+        "{err}"
+    );
+    let out = maskgate()
+        .arg("--classifier")
+        .arg(shipped.join("retinaface_mnet025_320x240_int8.tflite"))
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("RetinaFace detector") && err.contains("swapped"),
+        "{err}"
+    );
+    // an explicit detector of another size is that size, no complaint
+    let out = maskgate()
+        .arg("--detector")
+        .arg(common::detector_path(320, 240))
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_empty_models_variable_means_unset() {
+    let out = maskgate()
+        .env("MASKGATE_MODELS", "")
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 face(s)"));
+}

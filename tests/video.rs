@@ -186,3 +186,129 @@ fn missing_ffmpeg_and_unreadable_files_are_clear_errors() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A 4 s, 15 fps moving test pattern, moov first: cut short, it still opens and decodes part-way.
+fn pattern_clip(dir: &Path) -> PathBuf {
+    let out = dir.join("pattern.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=320x240:rate=15")
+        .args(["-t", "4", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args(["-movflags", "+faststart"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+fn frame_count(f: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(f)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn the_input_is_never_overwritten_and_an_unwritable_output_is_refused_first() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let d = common::scratch("video-same");
+    let input = pattern_clip(&d);
+    let before = std::fs::read(&input).unwrap();
+    // the same file under another spelling
+    let same = d.join(".").join("pattern.mp4");
+    let res = video_cmd()
+        .arg("--in")
+        .arg(&input)
+        .arg("--out")
+        .arg(&same)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("is the input video"), "{err}");
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input changed");
+
+    let res = video_cmd()
+        .arg("--in")
+        .arg(&input)
+        .arg("--out")
+        .arg(d.join("no-such-folder/out.mp4"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains("no-such-folder/out.mp4"),
+        "{err}"
+    );
+    // said before any decoding: no progress line, no "Broken pipe"
+    assert!(
+        !err.contains("frames") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn undecodable_and_truncated_videos_are_reported() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let d = common::scratch("video-damaged");
+    let good = pattern_clip(&d);
+    let bytes = std::fs::read(&good).unwrap();
+    assert_eq!(frame_count(&good), 60);
+
+    // every byte of the frame data zeroed: the container opens, no frame decodes
+    let mut zeroed = bytes.clone();
+    let mdat = zeroed.windows(4).position(|w| w == b"mdat").unwrap();
+    zeroed[mdat + 4..].fill(0);
+    let zero = d.join("zeroed.mp4");
+    std::fs::write(&zero, &zeroed).unwrap();
+    let out = d.join("zeroed-out.mp4");
+    let res = video_cmd()
+        .arg("--in")
+        .arg(&zero)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("no decodable video frame"), "{err}");
+    // nothing written, not even the partial file
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("zeroed-out"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // cut at 60 %: part of the frames decode, ffmpeg itself exits 0
+    let cut = d.join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let out = d.join("cut-out.mp4");
+    let res = video_cmd()
+        .arg("--in")
+        .arg(&cut)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(3), "{err}");
+    let n = frame_count(&out);
+    assert!((1..60).contains(&n), "{n} frames written");
+    assert!(
+        err.contains(&format!("only {n} of the 60 frames")) && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(err.contains("partial file"), "ffmpeg's words: {err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,6 +1,7 @@
 //! `maskgate image`: every face in still images, mask / no mask, as text or JSON lines, and
 //! optionally an annotated copy of each image.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -41,10 +42,40 @@ fn out_path(out: &Path, input: &Path, many: bool) -> PathBuf {
     }
 }
 
+/// Refuses, before any work, outputs that would replace an input or each other: two inputs
+/// with one stem (`a/x.jpg` and `b/x.jpg`, `cam.png` and `cam.jpg`) into one folder.
+fn check_outputs(out: &Path, inputs: &[PathBuf], many: bool) -> Result<()> {
+    let mut taken: HashMap<PathBuf, &Path> = HashMap::new();
+    for input in inputs {
+        let dst = out_path(out, input, many);
+        if let Some(i) = inputs.iter().find(|i| super::same_file(&dst, i)) {
+            return Err(super::refuse_out(format!(
+                "the annotated copy of {} would be written over the input {}; choose another --out \
+                 (inputs are never overwritten)",
+                input.display(),
+                i.display()
+            )));
+        }
+        if let Some(first) = taken.insert(dst.clone(), input) {
+            return Err(super::refuse_out(format!(
+                "{} and {} would both be annotated into {}; annotate them in separate runs \
+                 (or rename one)",
+                first.display(),
+                input.display(),
+                dst.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: ImageArgs) -> Result<ExitCode> {
-    let cfg = a.model.settings();
-    let mut pipe = door::pipeline(&cfg.model, cfg.model.threads)?;
+    let cfg = a.model.settings()?;
     let many = a.inputs.len() > 1;
+    if let Some(out) = &a.out {
+        check_outputs(out, &a.inputs, many)?;
+    }
+    let mut pipe = door::pipeline(&cfg.model, cfg.model.threads)?;
     if let Some(out) = &a.out {
         if many || out.as_os_str().to_string_lossy().ends_with('/') {
             std::fs::create_dir_all(out)

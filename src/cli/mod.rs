@@ -9,11 +9,27 @@ pub mod video;
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::path::Path;
 
 use tracing::{Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+/// An `--out` that would lose data: a bad command line (exit 2), refused before any work.
+pub fn refuse_out(message: String) -> anyhow::Error {
+    maskgate::error::InvalidSetting::new("--out", message).into()
+}
+
+/// Whether `a` and `b` are one file (the same inode, through any links or spellings); a path
+/// that does not exist is no other file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
 
 /// Log lines on stderr for every subcommand, filtered by `MASKGATE_LOG` (default "info").
 /// Under systemd (`JOURNAL_STREAM` set: stderr is a journald stream) each line starts with its

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use maskgate::config::MAX_THREADS;
 use maskgate::door;
+use maskgate::error::InvalidSetting;
 use maskgate::serve::{auth, ServeConfig, Server, Shared};
 
 use super::settings::{auto_threads, ModelArgs};
@@ -50,8 +52,15 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         .unwrap_or_default();
     // refused before the models load: the answer to a forgotten token comes at once
     let token = auth::for_listener(a.listen, &token_file)?;
-    let workers = a.workers.max(1);
-    let mut cfg = a.model.settings();
+    if a.workers == 0 || a.workers > MAX_THREADS {
+        return Err(InvalidSetting::new(
+            "workers",
+            format!("--workers must be 1..={MAX_THREADS}, got {}", a.workers),
+        )
+        .into());
+    }
+    let workers = a.workers;
+    let mut cfg = a.model.settings()?;
     if a.model.threads.is_none() {
         // the cores are shared between the workers' interpreters
         cfg.model.threads = (auto_threads() / workers).max(1);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use maskgate::config::Config;
+use maskgate::error::InvalidSetting;
 use maskgate::models;
 
 /// The model flags of `image`, `video` and `serve` (`run` takes its model from the config).
@@ -48,7 +49,8 @@ pub fn auto_threads() -> usize {
 
 impl ModelArgs {
     /// The defaults with these flags over `[model]`; `threads` unset = [`auto_threads`].
-    pub fn settings(&self) -> Config {
+    /// Checked like a config file ([`Config::validate`]): an out-of-range flag is refused.
+    pub fn settings(&self) -> Result<Config, InvalidSetting> {
         let mut cfg = Config::default();
         let m = &mut cfg.model;
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -60,6 +62,7 @@ impl ModelArgs {
         m.score_threshold = self.score_threshold;
         m.nms_iou = self.nms_iou;
         m.mask_threshold = self.mask_threshold;
-        cfg
+        cfg.validate()?;
+        Ok(cfg)
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use maskgate::door;
@@ -99,7 +99,15 @@ impl Progress {
 }
 
 pub fn run(a: VideoArgs) -> Result<ExitCode> {
-    let cfg = a.model.settings();
+    let cfg = a.model.settings()?;
+    if let Some(o) = &a.out {
+        if super::same_file(o, &a.input) {
+            return Err(super::refuse_out(format!(
+                "--out {} is the input video; choose another file (the input is never overwritten)",
+                o.display()
+            )));
+        }
+    }
     let mut pipe = door::pipeline(&cfg.model, cfg.model.threads)?;
     let mut rd = VideoReader::open(&a.input)?;
     let info = rd.info.clone();
@@ -116,7 +124,18 @@ pub fn run(a: VideoArgs) -> Result<ExitCode> {
     let (mut n, mut faces, mut masked) = (0u64, 0u64, 0u64);
     let mut busy = Duration::ZERO;
     let t0 = Instant::now();
-    while rd.read(&mut frame)? {
+    let mut broke = None;
+    loop {
+        match rd.read(&mut frame) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // frames decoded so far are kept: the annotated video ends where the input broke
+            Err(e) if n > 0 => {
+                broke = Some(e);
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
         let view = frame.view().context("empty video frame")?;
         let t = Instant::now();
         let res = pipe
@@ -147,9 +166,14 @@ pub fn run(a: VideoArgs) -> Result<ExitCode> {
         progress.tick(n, total, t0);
     }
     progress.finish();
+    if n == 0 {
+        // nothing decodable that ffmpeg noticed (it failed, and that is an error above)
+        bail!("{name}: no video frame could be decoded; nothing written");
+    }
     if let Some(w) = wr {
         w.finish()?;
     }
+    let damaged = broke.map(|e| e.to_string()).or_else(|| rd.short());
     let wall = t0.elapsed().as_secs_f64();
     eprintln!(
         "maskgate video: {name}: {n} frames ({}x{} @ {:.2} fps), {faces} faces ({masked} masked); \
@@ -160,5 +184,15 @@ pub fn run(a: VideoArgs) -> Result<ExitCode> {
         n as f64 / wall.max(1e-9),
         busy.as_secs_f64() * 1e3 / n.max(1) as f64
     );
+    if let Some(d) = damaged {
+        eprintln!("maskgate video: {d}");
+        if let Some(o) = &a.out {
+            eprintln!(
+                "maskgate video: {} holds the {n} frames that could be decoded",
+                o.display()
+            );
+        }
+        return Ok(ExitCode::from(3));
+    }
     Ok(ExitCode::SUCCESS)
 }

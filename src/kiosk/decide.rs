@@ -99,6 +99,10 @@ impl Default for DecideConfig {
     }
 }
 
+/// The widest minimum face any camera frame can hold (4K is 3840 pixels wide): a larger
+/// `min_face_px` means the door can never decide.
+pub const MAX_MIN_FACE_PX: f32 = 3840.0;
+
 impl DecideConfig {
     /// Checks the numbers a config file could get wrong.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
@@ -120,12 +124,12 @@ impl DecideConfig {
                 ),
             ));
         }
-        if !(0.0..=1.0).contains(&self.mask_threshold) {
+        if !(0.0..=MAX_MIN_FACE_PX).contains(&self.min_face_px) {
             return Err(InvalidSetting::new(
-                "model.mask_threshold",
+                "decision.min_face_px",
                 format!(
-                    "mask_threshold must be in 0..=1, got {}",
-                    self.mask_threshold
+                    "decision.min_face_px must be in 0..={MAX_MIN_FACE_PX} (pixels of the camera frame), got {}",
+                    self.min_face_px
                 ),
             ));
         }

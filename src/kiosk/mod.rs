@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod run;
 pub mod selftest;
+pub mod verdict_images;
 
 use std::io::Write;
 

@@ -10,6 +10,7 @@ use super::decide::{observe, DecideConfig, Decider, Verdict};
 use super::metrics::KioskMetrics;
 use super::outputs::Outputs;
 use super::selftest;
+use super::verdict_images::VerdictImages;
 use super::Event;
 use crate::clock::Clock;
 use crate::engine::EngineError;
@@ -32,6 +33,8 @@ pub struct LoopConfig {
     pub watchdog: Option<Duration>,
     /// Annotated JPEG per verdict, only when set.
     pub save_dir: Option<PathBuf>,
+    /// Most bytes the images in `save_dir` may take (the oldest go first).
+    pub save_max_bytes: u64,
     /// Stop after this many processed frames (soak tests, benchmarks).
     pub max_frames: Option<u64>,
     /// Where the loop counts frames, latency, faces, camera and verdicts.
@@ -49,6 +52,7 @@ impl Default for LoopConfig {
             status_interval: Duration::from_secs(1),
             watchdog: None,
             save_dir: None,
+            save_max_bytes: 200 << 20,
             max_frames: None,
             metrics: Arc::default(),
             live: None,
@@ -76,6 +80,7 @@ pub struct Kiosk<O: Outputs> {
     cfg: LoopConfig,
     decider: Decider,
     frame: RgbFrame,
+    images: Option<VerdictImages>,
 }
 
 impl<O: Outputs> Kiosk<O> {
@@ -84,6 +89,10 @@ impl<O: Outputs> Kiosk<O> {
             pipeline,
             outputs,
             decider: Decider::new(cfg.decide),
+            images: cfg
+                .save_dir
+                .as_deref()
+                .map(|d| VerdictImages::open(d, cfg.save_max_bytes)),
             cfg,
             frame: RgbFrame::default(),
         }
@@ -328,10 +337,10 @@ impl<O: Outputs> Kiosk<O> {
     }
 
     /// Only when `service.save_verdict_images` is set: an annotated JPEG of this frame.
-    fn save(&self, v: Verdict) {
-        let Some(dir) = &self.cfg.save_dir else {
+    fn save(&mut self, v: Verdict) {
+        if self.images.is_none() {
             return;
-        };
+        }
         let Some(mut img) =
             image::RgbImage::from_raw(self.frame.width, self.frame.height, self.frame.data.clone())
         else {
@@ -342,10 +351,9 @@ impl<O: Outputs> Kiosk<O> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
-            .as_millis();
-        let path = dir.join(format!("{stamp}-{}.jpg", v.as_str()));
-        if let Err(e) = img.save(&path) {
-            tracing::warn!(file = %path.display(), error = %e, "cannot save verdict image");
+            .as_millis() as u64;
+        if let Some(images) = &mut self.images {
+            images.save(&img, stamp, v);
         }
     }
 

@@ -6,9 +6,10 @@
 //! headers, and a decoder crash cannot take the kiosk down with it. Frames cross the pipe as
 //! raw RGB24, read straight into the loop's reused buffer.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -136,11 +137,57 @@ pub fn probe(path: &Path) -> Result<VideoInfo, SourceError> {
 }
 
 /// Decoded RGB24 frames from a video file, one `read_exact` per frame.
+///
+/// ffmpeg's own messages are kept (the last few lines, on a thread of their own) instead of
+/// going to the terminal: a damaged file makes it print one line per broken packet, and what
+/// matters is said once, by maskgate, when the frames run out.
 pub struct VideoReader {
     pub info: VideoInfo,
     path: PathBuf,
     child: Child,
     out: ChildStdout,
+    log: Arc<Mutex<Tail>>,
+    log_thread: Option<std::thread::JoinHandle<()>>,
+    /// Frames read so far.
+    pub decoded: u64,
+}
+
+/// The last [`TAIL_LINES`] lines a child printed on stderr.
+#[derive(Default)]
+struct Tail {
+    lines: std::collections::VecDeque<String>,
+}
+
+const TAIL_LINES: usize = 3;
+
+impl Tail {
+    /// Keeps `line` without ffmpeg's `[component @ 0xADDRESS] ` prefix, once when repeated.
+    fn push(&mut self, line: String) {
+        let line = match line.split_once("] ") {
+            Some((head, rest)) if head.starts_with('[') && head.contains(" @ 0x") => rest,
+            _ => line.as_str(),
+        }
+        .trim()
+        .to_string();
+        if line.is_empty()
+            || line.starts_with("Last message repeated")
+            || self.lines.back() == Some(&line)
+        {
+            return;
+        }
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+}
+
+/// How the decoded frames compare with what the container promised (pure, unit-tested):
+/// `Some(expected)` when clearly fewer came out, allowing 1% (and 2 frames) for containers
+/// whose count is approximate.
+pub fn shortfall(decoded: u64, expected: Option<u64>) -> Option<u64> {
+    let e = expected?;
+    (decoded + (e / 100).max(2) < e).then_some(e)
 }
 
 impl VideoReader {
@@ -154,16 +201,78 @@ impl VideoReader {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| spawn_err("ffmpeg", e))?;
         let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let log = Arc::new(Mutex::new(Tail::default()));
+        let sink = Arc::clone(&log);
+        let log_thread = std::thread::Builder::new()
+            .name("ffmpeg-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if let Ok(mut t) = sink.lock() {
+                        t.push(line);
+                    }
+                }
+            })
+            .map_err(|e| SourceError::Open(format!("cannot start a thread: {e}")))?;
         Ok(Self {
             info,
             path: path.to_path_buf(),
             child,
             out,
+            log,
+            log_thread: Some(log_thread),
+            decoded: 0,
         })
+    }
+
+    /// ffmpeg's last words, one line.
+    fn said(&self) -> String {
+        self.log
+            .lock()
+            .map(|t| t.lines.iter().cloned().collect::<Vec<_>>().join(" / "))
+            .unwrap_or_default()
+    }
+
+    /// At the end of the frames: an error when ffmpeg failed (nothing decodable, a broken
+    /// stream), naming how far it got and what it said.
+    fn ended(&mut self) -> Result<(), SourceError> {
+        let st = self
+            .child
+            .wait()
+            .map_err(|e| SourceError::Lost(format!("{}: {e}", self.path.display())))?;
+        // the pipe closed with the exit: the thread has every line once it ends
+        if let Some(t) = self.log_thread.take() {
+            let _ = t.join();
+        }
+        if st.success() {
+            return Ok(());
+        }
+        let what = if self.decoded == 0 {
+            "no decodable video frame".to_string()
+        } else {
+            format!("decoding stopped after {} frames", self.decoded)
+        };
+        Err(SourceError::Lost(format!(
+            "{}: {what} (ffmpeg {st}: {})",
+            self.path.display(),
+            self.said()
+        )))
+    }
+
+    /// After the last frame: `Some(message)` when the container promised clearly more frames
+    /// than came out (a truncated file ffmpeg reads to its end without failing).
+    pub fn short(&self) -> Option<String> {
+        let e = shortfall(self.decoded, self.info.frames)?;
+        Some(format!(
+            "{}: only {} of the {e} frames the file lists could be decoded; it is truncated or damaged ({})",
+            self.path.display(),
+            self.decoded,
+            self.said()
+        ))
     }
 
     /// Reads the next frame into `f`; `Ok(false)` at the end of the video.
@@ -179,8 +288,14 @@ impl VideoReader {
             }
         }
         match got {
-            0 => Ok(false),
-            n if n == f.data.len() => Ok(true),
+            0 => {
+                self.ended()?;
+                Ok(false)
+            }
+            n if n == f.data.len() => {
+                self.decoded += 1;
+                Ok(true)
+            }
             n => Err(SourceError::Lost(format!(
                 "{}: truncated frame ({n} of {} bytes)",
                 self.path.display(),
@@ -232,6 +347,9 @@ impl FrameSource for VideoSource {
             let due = ((clock.now() - start).as_nanos() / self.period.as_nanos()) as u64;
             while self.next < due {
                 if !self.reader.read(&mut self.skip)? {
+                    if let Some(m) = self.reader.short() {
+                        tracing::warn!("{m}");
+                    }
                     return Ok(false);
                 }
                 self.next += 1;
@@ -239,7 +357,13 @@ impl FrameSource for VideoSource {
         }
         clock.sleep_until(start + self.period * self.next as u32);
         self.next += 1;
-        self.reader.read(out)
+        let more = self.reader.read(out)?;
+        if !more {
+            if let Some(m) = self.reader.short() {
+                tracing::warn!("{m}");
+            }
+        }
+        Ok(more)
     }
 
     fn reopen(&mut self) -> Result<(), SourceError> {
@@ -283,5 +407,42 @@ mod tests {
             .to_string()
             .contains("no video"));
         assert!(parse_probe("garbage").is_err());
+    }
+
+    #[test]
+    fn ffmpeg_lines_lose_their_address_and_repeats() {
+        let mut t = Tail::default();
+        for l in [
+            "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55a87f8b2900] stream 0, offset 0x2e3f: partial file",
+            "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55a87f8b2901] stream 0, offset 0x2e3f: partial file",
+            "    Last message repeated 1 times",
+            "[h264 @ 0x1] Invalid NAL unit size (0 > 11).",
+            "Error marking filters as finished",
+            "",
+            "Conversion failed!",
+        ] {
+            t.push(l.to_string());
+        }
+        assert_eq!(
+            t.lines.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "Invalid NAL unit size (0 > 11).",
+                "Error marking filters as finished",
+                "Conversion failed!"
+            ]
+        );
+    }
+
+    #[test]
+    fn shortfall_flags_only_clearly_missing_frames() {
+        assert_eq!(shortfall(25, Some(60)), Some(60));
+        assert_eq!(shortfall(0, Some(30)), Some(30));
+        // a container count that is off by a frame or two is not a damaged file
+        assert_eq!(shortfall(58, Some(60)), None);
+        assert_eq!(shortfall(60, Some(60)), None);
+        assert_eq!(shortfall(61, Some(60)), None);
+        assert_eq!(shortfall(990, Some(1000)), None);
+        assert_eq!(shortfall(989, Some(1000)), Some(1000));
+        assert_eq!(shortfall(5, None), None);
     }
 }

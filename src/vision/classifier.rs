@@ -32,6 +32,16 @@ impl Classifier {
         let ok_out = outs.len() == 1
             && outs[0].shape == [1, 2]
             && matches!(outs[0].dtype, DType::Int8 | DType::Float32);
+        if outs.len() == 3
+            && outs
+                .iter()
+                .any(|t| matches!(t.shape.as_slice(), [1, _, 10]))
+        {
+            return Err(engine.mismatch(
+                "this is a RetinaFace detector (box, score and landmark outputs), not the mask \
+                 classifier: the two model files are swapped",
+            ));
+        }
         if !ok_in || !ok_out {
             return Err(engine.mismatch(format!(
                 "expected int8 input [1,S,S,3] and output [1,2] (a mask classifier), found inputs {:?} outputs {:?}",

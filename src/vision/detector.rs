@@ -15,6 +15,15 @@ use crate::engine::{DType, Engine, EngineError};
 /// first, so padding reads as zero to the network (as in calibration and training).
 pub const PAD_RGB: [u8; 3] = [123, 117, 104];
 
+/// A square-input model with one 2-value output: what the classifier is.
+fn looks_like_classifier(engine: &Engine) -> bool {
+    let (ins, outs) = (engine.inputs(), engine.outputs());
+    ins.len() == 1
+        && matches!(ins[0].shape.as_slice(), [1, h, w, 3] if h == w)
+        && outs.len() == 1
+        && outs[0].shape == [1, 2]
+}
+
 pub struct Detector {
     engine: Engine,
     cfg: PriorConfig,
@@ -36,6 +45,12 @@ impl Detector {
     /// Accepts an engine whose tensors are a RetinaFace: int8 `[1,H,W,3]` in, `[1,N,4]`,
     /// `[1,N,2]`, `[1,N,10]` out with N the prior count for H x W.
     pub fn new(engine: Engine) -> Result<Self, EngineError> {
+        if looks_like_classifier(&engine) {
+            return Err(engine.mismatch(
+                "this is the mask classifier (one [1,2] output), not a RetinaFace detector: \
+                 the two model files are swapped",
+            ));
+        }
         let ins = engine.inputs();
         if ins.len() != 1
             || ins[0].dtype != DType::Int8
