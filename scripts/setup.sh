@@ -19,6 +19,8 @@ pkgs+=(mosquitto)
 pkgs+=(lintian openssl)
 # tests/web.rs renders the status page in a real headless browser
 pkgs+=(chromium)
+# scripts/qemu/test-drivers.sh boots Debian's kernel with real drivers (vivid, i2c-stub) in a VM
+pkgs+=(qemu-system-x86 busybox-static v4l-utils cpio)
 # the video mode and the video tests run the system ffmpeg / ffprobe (installed below)
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
@@ -50,3 +52,5 @@ if [ $arm -eq 1 ]; then
   targets+=(aarch64-unknown-linux-gnu)
 fi
 scripts/provision-tflite.sh "${targets[@]}"
+# the kernel the driver VM boots: Debian's own package, unpacked (never installed) in .vm/
+scripts/qemu/fetch-kernel.sh

@@ -4,13 +4,16 @@
 # whole suite again cross-compiled for aarch64 and run under qemu-user as a Cortex-A72 (Pi 4),
 # with 1 inference thread (LiteRT hangs with 2 under qemu-user), one test per process so the
 # slow emulated ones overlap (scripts/qemu/test-aarch64.sh); the Debian package is installed,
-# upgraded, removed and purged with the real dpkg (amd64, as root) and the arm64 one linted.
+# upgraded, removed and purged with the real dpkg (amd64, as root) and the arm64 one linted;
+# the door also runs against real kernel drivers in a VM (scripts/qemu/test-drivers.sh).
 # Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release
+echo "== real kernel drivers (Debian's kernel in qemu-system: vivid, i2c-stub) =="
+scripts/qemu/test-drivers.sh
 echo "== Debian package (amd64: dpkg install / upgrade / remove / purge) =="
 scripts/test-deb.sh x86_64-unknown-linux-gnu
 if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \

@@ -449,7 +449,15 @@ fn hw_display(cfg: &Config) -> Option<Oled<HwI2c>> {
     if !cfg.display.enabled {
         return None;
     }
+    let path = format!("/dev/i2c-{}", cfg.display.i2c_bus);
     match hw::open_i2c(i2c_backend(cfg.gpio.backend), cfg.display.i2c_bus) {
+        // the kernel's own answer, once: such a bus can never carry the display's writes,
+        // so no retries either
+        Ok(_) if matches!(hw::i2c_plain_transfers(&path), Ok(false)) => {
+            tracing::warn!(display = %path,
+                "no display: the I2C adapter behind it does SMBus transfers only, and the SSD1306 needs plain I2C writes; running without it");
+            None
+        }
         Ok(i2c) => {
             let label = format!(
                 "/dev/i2c-{} @ {:#04x}",

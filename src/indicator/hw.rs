@@ -231,6 +231,32 @@ impl I2c for HwI2c {
     }
 }
 
+/// Whether the adapter behind `/dev/i2c-N` does plain I2C transfers (`I2C_FUNC_I2C`), as
+/// the SSD1306 needs: [control byte, data...] writes of any length. SMBus-only adapters
+/// (i2c-stub, some SoC and USB bridges) answer such a write with an error every time.
+pub fn i2c_plain_transfers(path: &str) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    const I2C_FUNCS: libc::c_ulong = 0x0705;
+    const I2C_FUNC_I2C: libc::c_ulong = 0x0000_0001;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut funcs: libc::c_ulong = 0;
+    // SAFETY: I2C_FUNCS writes one unsigned long through the pointer, which outlives the call
+    let r = unsafe {
+        libc::ioctl(
+            f.as_raw_fd(),
+            I2C_FUNCS as _,
+            &mut funcs as *mut libc::c_ulong,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(funcs & I2C_FUNC_I2C != 0)
+}
+
 /// Opens I2C bus `bus` (/dev/i2c-`bus`).
 pub fn open_i2c(backend: Backend, bus: u8) -> Result<HwI2c, HwError> {
     let path = format!("/dev/i2c-{bus}");

@@ -153,8 +153,22 @@ impl Camera {
             fmt.height,
             String::from_utf8_lossy(&fmt.fourcc.repr)
         );
-        if fmt.width != self.cfg.width || fmt.height != self.cfg.height || fps != self.cfg.fps {
-            tracing::warn!(asked = %format!("{}x{} @ {} fps", self.cfg.width, self.cfg.height, self.cfg.fps),
+        // a format asked by name and not granted is said too (the driver substitutes its own)
+        let asked_fourcc = match self.cfg.format {
+            Format::Auto => None,
+            Format::Yuyv => Some(YUYV),
+            Format::Mjpeg => Some(MJPG),
+        };
+        let other_format = asked_fourcc.is_some_and(|cc| cc != fmt.fourcc.repr);
+        if fmt.width != self.cfg.width
+            || fmt.height != self.cfg.height
+            || fps != self.cfg.fps
+            || other_format
+        {
+            let format = asked_fourcc
+                .map(|cc| format!(" {}", String::from_utf8_lossy(&cc)))
+                .unwrap_or_default();
+            tracing::warn!(asked = %format!("{}x{}{format} @ {} fps", self.cfg.width, self.cfg.height, self.cfg.fps),
                 granted = %self.granted, "camera granted a different mode");
         } else {
             tracing::info!(granted = %self.granted, "camera open");
