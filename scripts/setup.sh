@@ -27,6 +27,8 @@ python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
 if [ $arm -eq 1 ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
   pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libc6:arm64 libstdc++6:arm64 qemu-user-static)
+  # the aarch64 driver VM (qemu's virt board with its PL061 GPIO)
+  pkgs+=(qemu-system-arm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -52,5 +54,8 @@ if [ $arm -eq 1 ]; then
   targets+=(aarch64-unknown-linux-gnu)
 fi
 scripts/provision-tflite.sh "${targets[@]}"
-# the kernel the driver VM boots: Debian's own package, unpacked (never installed) in .vm/
-scripts/qemu/fetch-kernel.sh
+# the kernels the driver VMs boot: Debian's own packages, unpacked (never installed) in .vm/
+# (not fatal: without them the driver VM tests skip with a message)
+for a in amd64 $([ $arm -eq 1 ] && echo arm64); do
+  scripts/qemu/fetch-vm.sh $a >/dev/null || echo "setup: no $a kernel package; the driver VM test will skip" >&2
+done

@@ -22,6 +22,8 @@ if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-g
   && [ -f .tflite/aarch64-unknown-linux-gnu/libLiteRt.so ]; then
   echo "== aarch64 (emulated, qemu-aarch64 -cpu cortex-a72, 1 thread) =="
   scripts/qemu/test-aarch64.sh
+  echo "== real GPIO driver (aarch64 build on qemu's virt board: PL061 through gpio-cdev) =="
+  scripts/qemu/test-drivers.sh --arch arm64
   echo "== aarch64 release bundle =="
   scripts/test-bundle.sh aarch64-unknown-linux-gnu
   echo "== Debian package (arm64: built and linted) =="

@@ -20,7 +20,7 @@ pub struct FileSource {
     next: usize,
     /// Starts again from the first file after the last (`run --loop`).
     repeat: bool,
-    /// A file was decoded since the last wrap (a folder of bad files must not spin).
+    /// Some file was decoded (a folder of bad files must not spin).
     loaded: bool,
 }
 
@@ -81,8 +81,10 @@ impl FileSource {
 
     /// At the end with `repeat`: the first file again, one period after the last.
     fn wrap(&mut self) -> bool {
+        // `loaded`: some file decoded at all, so a folder of undecodable files ends instead of
+        // spinning. Not "in the last round": on a real clock a round can pass unplayed (one
+        // image at 4 fps behind a 600 ms inference), and the source must go on then too.
         if self.repeat && self.loaded && self.next >= self.files.len() {
-            self.loaded = false;
             // the first file again where the one after the last would have been due
             let played = (self.files.len() - self.base) as u32;
             self.start = self.start.map(|s| s + self.period * played);
@@ -191,6 +193,45 @@ mod tests {
         std::fs::write(bad.join("x.png"), b"not a png").unwrap();
         let mut src = FileSource::open(&bad, 10.0).unwrap().repeating();
         assert!(!src.next_frame(&mut clock, &mut f).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A real clock that moves on only when told to (or slept on).
+    struct LateClock(Duration);
+
+    impl Clock for LateClock {
+        fn now(&self) -> Duration {
+            self.0
+        }
+        fn sleep_until(&mut self, t: Duration) {
+            self.0 = self.0.max(t);
+        }
+        fn is_real(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn repeating_goes_on_when_the_loop_is_slower_than_the_files() {
+        // one image at 4 fps behind a 630 ms pipeline (the aarch64 VM's speed): every round
+        // but the current one passes unplayed; it ended after one frame before
+        let dir = std::env::temp_dir().join(format!("maskgate-late-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let one = dir.join("face.png");
+        image::RgbImage::from_pixel(4, 4, image::Rgb([7; 3]))
+            .save(&one)
+            .unwrap();
+        let mut src = FileSource::open(&one, 4.0).unwrap().repeating();
+        let mut clock = LateClock(Duration::ZERO);
+        let mut f = RgbFrame::default();
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            assert!(src.next_frame(&mut clock, &mut f).unwrap());
+            at.push(clock.now().as_millis());
+            clock.0 += Duration::from_millis(630);
+        }
+        // late: the frame now due plays at once when the loop comes back
+        assert_eq!(at, [0, 630, 1260, 1890]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
