@@ -19,6 +19,8 @@ pkgs+=(mosquitto)
 pkgs+=(lintian openssl)
 # tests/web.rs renders the status page in a real headless browser
 pkgs+=(chromium)
+# tests/stream.rs runs a real RTSP server of its own (its packaged service is disabled below)
+pkgs+=(rtsp-server-perl)
 # scripts/qemu/test-drivers.sh boots Debian's kernel with real drivers (vivid, i2c-stub) in a VM
 pkgs+=(qemu-system-x86 busybox-static v4l-utils cpio)
 # the video mode and the video tests run the system ffmpeg / ffprobe (installed below)
@@ -54,6 +56,10 @@ if [ $arm -eq 1 ]; then
   targets+=(aarch64-unknown-linux-gnu)
 fi
 scripts/provision-tflite.sh "${targets[@]}"
+# the package enables a loopback RTSP service on port 554; the tests need none of it
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
+fi
 # the kernels the driver VMs boot: Debian's own packages, unpacked (never installed) in .vm/
 # (not fatal: without them the driver VM tests skip with a message)
 for a in amd64 $([ $arm -eq 1 ] && echo arm64); do

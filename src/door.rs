@@ -196,7 +196,7 @@ impl Door {
             }
             None => None,
         };
-        let is_camera = spec.source == "camera" || spec.source.starts_with("/dev/video");
+        let is_camera = source::is_live(&spec.source);
         let clock: Box<dyn Clock> = if simulate && !is_camera && !spec.realtime {
             Box::new(SimClock::default())
         } else {

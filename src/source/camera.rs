@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use v4l::buffer::Type;
@@ -14,13 +13,11 @@ use v4l::prelude::*;
 use v4l::video::Capture;
 use v4l::FourCC;
 
-use super::convert::{mjpeg_to_rgb, yuyv_to_rgb};
-use super::latest::{Latest, PixelFormat, RawFrame, Take};
+use super::latest::{Latest, PixelFormat, RawFrame};
 use super::{FrameSource, RgbFrame, SourceError};
 use crate::clock::Clock;
 
-/// No frame for this long means the camera is gone.
-pub const STALL: Duration = Duration::from_secs(3);
+use super::STALL;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,7 +32,8 @@ pub enum Format {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
-    /// V4L2 device. Default "/dev/video0".
+    /// V4L2 device, an IP camera URL (rtsp://, rtsps://, http://, https://) or "rpicam"
+    /// ("rpicam:N" for camera N) for the Pi camera module. Default "/dev/video0".
     pub device: String,
     /// Requested capture size; the driver may grant another (logged). Default 640x480.
     pub width: u32,
@@ -44,6 +42,17 @@ pub struct CameraConfig {
     pub fps: u32,
     /// "auto" (YUYV, else MJPEG), "yuyv" or "mjpeg". Default "auto".
     pub format: Format,
+    /// RTSP cameras: "tcp" (default: no smeared frames from lost UDP packets on Wi-Fi),
+    /// "udp", or "auto" (ffmpeg's own: UDP, then TCP).
+    pub rtsp_transport: RtspTransport,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    Tcp,
+    Udp,
+    Auto,
 }
 
 impl Default for CameraConfig {
@@ -54,6 +63,7 @@ impl Default for CameraConfig {
             height: 480,
             fps: 15,
             format: Format::Auto,
+            rtsp_transport: RtspTransport::Tcp,
         }
     }
 }
@@ -234,39 +244,15 @@ impl FrameSource for Camera {
         if self.thread.is_none() {
             return Err(SourceError::Lost(format!("{}: not open", self.cfg.device)));
         }
-        match self.latest.take_newer(self.seen, &mut self.front, STALL) {
-            Take::Frame(seq) => self.seen = seq,
-            Take::Failed(e) => return Err(SourceError::Lost(format!("{}: {e}", self.cfg.device))),
-            Take::Timeout => {
-                return Err(SourceError::Lost(format!(
-                    "{}: no frame for {} s",
-                    self.cfg.device,
-                    STALL.as_secs()
-                )))
-            }
-        }
-        let f = &self.front;
-        match f.format {
-            PixelFormat::Yuyv => {
-                out.set_size(f.width, f.height);
-                yuyv_to_rgb(
-                    &f.data,
-                    f.width as usize,
-                    f.height as usize,
-                    f.stride as usize,
-                    &mut out.data,
-                )
-                .map_err(|e| SourceError::Lost(e.to_string()))?;
-            }
-            PixelFormat::Mjpeg => {
-                // a corrupt MJPEG frame happens on flaky USB links: report, keep the camera
-                let (w, h) = mjpeg_to_rgb(&f.data, &mut self.scratch, &mut out.data)
-                    .map_err(|e| SourceError::Lost(format!("{}: {e}", self.cfg.device)))?;
-                out.width = w;
-                out.height = h;
-            }
-        }
-        Ok(true)
+        super::newest_as_rgb(
+            &self.latest,
+            &mut self.seen,
+            &mut self.front,
+            &mut self.scratch,
+            out,
+            &self.cfg.device,
+            STALL,
+        )
     }
 
     fn reopen(&mut self) -> Result<(), SourceError> {

@@ -15,6 +15,12 @@ pub enum FrameError {
         height: usize,
         stride: usize,
     },
+    #[error("I420 frame too short: {len} bytes for {width}x{height} (even sizes only)")]
+    ShortI420 {
+        len: usize,
+        width: usize,
+        height: usize,
+    },
     #[error("RGB buffer has the wrong size")]
     BufferSize,
     #[error("bad MJPEG frame: no JPEG start marker")]
@@ -57,6 +63,43 @@ pub fn yuyv_to_rgb(
                 o[k * 3 + 1] = clamp((c - 100 * u - 208 * v + 128) >> 8);
                 o[k * 3 + 2] = clamp((c + 516 * u + 128) >> 8);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Planar I420 / YUV420 (BT.601 limited range: what `rpicam-vid --codec yuv420` writes) to
+/// RGB8: the Y plane, then U and V at half size, rows packed. `dst` must hold
+/// `width * height * 3` bytes; sizes must be even.
+pub fn i420_to_rgb(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    dst: &mut [u8],
+) -> Result<(), FrameError> {
+    let (cw, ch) = (width / 2, height / 2);
+    if width % 2 != 0 || height % 2 != 0 || src.len() < width * height + 2 * cw * ch {
+        return Err(FrameError::ShortI420 {
+            len: src.len(),
+            width,
+            height,
+        });
+    }
+    if dst.len() != width * height * 3 {
+        return Err(FrameError::BufferSize);
+    }
+    let (yp, rest) = src.split_at(width * height);
+    let (up, vp) = rest.split_at(cw * ch);
+    for y in 0..height {
+        let yrow = &yp[y * width..(y + 1) * width];
+        let (urow, vrow) = (&up[y / 2 * cw..][..cw], &vp[y / 2 * cw..][..cw]);
+        let out = &mut dst[y * width * 3..(y + 1) * width * 3];
+        for (x, o) in out.chunks_exact_mut(3).enumerate() {
+            let (u, v) = (i32::from(urow[x / 2]) - 128, i32::from(vrow[x / 2]) - 128);
+            let c = 298 * (i32::from(yrow[x]) - 16);
+            o[0] = clamp((c + 409 * v + 128) >> 8);
+            o[1] = clamp((c - 100 * u - 208 * v + 128) >> 8);
+            o[2] = clamp((c + 516 * u + 128) >> 8);
         }
     }
     Ok(())
@@ -194,6 +237,26 @@ mod tests {
         assert_eq!(dst, [255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0]);
         assert!(yuyv_to_rgb(&src[..8], 2, 2, 6, &mut dst).is_err());
         assert!(yuyv_to_rgb(&src, 3, 1, 6, &mut [0; 9]).is_err());
+    }
+
+    #[test]
+    fn i420_planes_and_reference_colours() {
+        // 4x2: left half white (Y 235, neutral chroma), right half pure red (Y 81, U 90, V 240)
+        let src = [
+            235, 235, 81, 81, //
+            235, 235, 81, 81, // Y
+            128, 90, // U
+            128, 240, // V
+        ];
+        let mut dst = [0u8; 4 * 2 * 3];
+        i420_to_rgb(&src, 4, 2, &mut dst).unwrap();
+        for row in dst.chunks_exact(12) {
+            assert_eq!(&row[..6], &[255, 255, 255, 255, 255, 255]);
+            assert_eq!(&row[6..], &[255, 0, 0, 255, 0, 0]);
+        }
+        assert!(i420_to_rgb(&src[..11], 4, 2, &mut dst).is_err());
+        assert!(i420_to_rgb(&src, 3, 2, &mut [0; 18]).is_err());
+        assert!(i420_to_rgb(&src, 4, 2, &mut [0; 23]).is_err());
     }
 
     fn synthetic_jpeg() -> (image::RgbImage, Vec<u8>) {

@@ -11,6 +11,10 @@ pub enum PixelFormat {
     #[default]
     Yuyv,
     Mjpeg,
+    /// Packed RGB8 (ffmpeg's rawvideo rgb24: IP cameras).
+    Rgb24,
+    /// Planar YUV 4:2:0 (rpicam-vid's yuv420).
+    I420,
 }
 
 #[derive(Default)]

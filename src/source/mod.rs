@@ -6,12 +6,14 @@ pub mod camera;
 pub mod convert;
 pub mod files;
 pub mod latest;
+pub mod stream;
 pub mod video;
 
 use std::path::Path;
 
 use crate::clock::Clock;
 use crate::ImageView;
+use latest::{Latest, PixelFormat, RawFrame, Take};
 
 /// A reusable RGB8 frame buffer.
 #[derive(Default)]
@@ -58,7 +60,61 @@ pub trait FrameSource {
     fn describe(&self) -> String;
 }
 
-/// Opens `spec`: a /dev/video* path (camera with `cam`), a video file (played at its own
+/// No frame for this long means a live source (camera, stream) is gone.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The live sources' frame step: waits for a frame newer than `seen` from the capture thread
+/// (at most `wait`) and converts it into `out`. `who` names the source in errors.
+fn newest_as_rgb(
+    latest: &Latest,
+    seen: &mut u64,
+    front: &mut RawFrame,
+    scratch: &mut Vec<u8>,
+    out: &mut RgbFrame,
+    who: &str,
+    wait: std::time::Duration,
+) -> Result<bool, SourceError> {
+    match latest.take_newer(*seen, front, wait) {
+        Take::Frame(seq) => *seen = seq,
+        Take::Failed(e) => return Err(SourceError::Lost(format!("{who}: {e}"))),
+        Take::Timeout => {
+            return Err(SourceError::Lost(format!(
+                "{who}: no frame for {} s",
+                wait.as_secs()
+            )))
+        }
+    }
+    let f = &*front;
+    let (w, h) = (f.width as usize, f.height as usize);
+    // a corrupt frame (flaky USB link, a broken packet) is reported; the source stays open
+    let bad = |e: convert::FrameError| SourceError::Lost(format!("{who}: {e}"));
+    match f.format {
+        PixelFormat::Yuyv => {
+            out.set_size(f.width, f.height);
+            convert::yuyv_to_rgb(&f.data, w, h, f.stride as usize, &mut out.data).map_err(bad)?;
+        }
+        PixelFormat::Mjpeg => {
+            let (w, h) = convert::mjpeg_to_rgb(&f.data, scratch, &mut out.data).map_err(bad)?;
+            out.width = w;
+            out.height = h;
+        }
+        PixelFormat::Rgb24 => {
+            if f.data.len() != w * h * 3 {
+                return Err(bad(convert::FrameError::BufferSize));
+            }
+            out.set_size(f.width, f.height);
+            out.data.copy_from_slice(&f.data);
+        }
+        PixelFormat::I420 => {
+            out.set_size(f.width, f.height);
+            convert::i420_to_rgb(&f.data, w, h, &mut out.data).map_err(bad)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Opens `spec`: "camera" (`cam.device`), a /dev/video* path (camera with `cam`), an IP
+/// camera URL or `rpicam[:N]` ([`stream`], sized by `cam`), a video file (played at its own
 /// rate), a directory or an image file (at `fps`).
 pub fn open(
     spec: &str,
@@ -66,6 +122,14 @@ pub fn open(
     fps: f64,
 ) -> Result<Box<dyn FrameSource + Send>, SourceError> {
     let p = Path::new(spec);
+    let device = if spec == "camera" {
+        cam.device.as_str()
+    } else {
+        spec
+    };
+    if let Some(s) = stream::Stream::parse(device) {
+        return Ok(Box::new(stream::StreamSource::open(s, cam.clone())?));
+    }
     if spec.starts_with("/dev/video") || spec == "camera" {
         let mut c = cam.clone();
         if spec != "camera" {
@@ -84,6 +148,12 @@ pub fn open(
         return Ok(Box::new(video::VideoSource::open(p)?));
     }
     Ok(Box::new(files::FileSource::open(p, fps)?))
+}
+
+/// Whether `spec` is a live source ("camera" is one whatever `camera.device` names), played
+/// on the wall clock even in simulation.
+pub fn is_live(spec: &str) -> bool {
+    spec == "camera" || spec.starts_with("/dev/video") || stream::Stream::parse(spec).is_some()
 }
 
 /// Opens `spec`, a folder or an image, to play at `fps` forever (`run --loop`); cameras and

@@ -154,13 +154,38 @@ pub struct VideoReader {
 
 /// The last [`TAIL_LINES`] lines a child printed on stderr.
 #[derive(Default)]
-struct Tail {
+pub(super) struct Tail {
     lines: std::collections::VecDeque<String>,
 }
 
 const TAIL_LINES: usize = 3;
 
 impl Tail {
+    /// Collects `stderr` on a thread of its own until the child closes it.
+    pub(super) fn collect(
+        stderr: impl Read + Send + 'static,
+    ) -> std::io::Result<(Arc<Mutex<Tail>>, std::thread::JoinHandle<()>)> {
+        let log = Arc::new(Mutex::new(Tail::default()));
+        let sink = Arc::clone(&log);
+        let t = std::thread::Builder::new()
+            .name("child-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut t) = sink.lock() {
+                        t.push(line);
+                    }
+                }
+            })?;
+        Ok((log, t))
+    }
+
+    /// The kept lines as one.
+    pub(super) fn said(log: &Mutex<Tail>) -> String {
+        log.lock()
+            .map(|t| t.lines.iter().cloned().collect::<Vec<_>>().join(" / "))
+            .unwrap_or_default()
+    }
+
     /// Keeps `line` without ffmpeg's `[component @ 0xADDRESS] ` prefix, once when repeated.
     fn push(&mut self, line: String) {
         let line = match line.split_once("] ") {
@@ -206,17 +231,7 @@ impl VideoReader {
             .map_err(|e| spawn_err("ffmpeg", e))?;
         let out = child.stdout.take().expect("piped");
         let err = child.stderr.take().expect("piped");
-        let log = Arc::new(Mutex::new(Tail::default()));
-        let sink = Arc::clone(&log);
-        let log_thread = std::thread::Builder::new()
-            .name("ffmpeg-stderr".into())
-            .spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    if let Ok(mut t) = sink.lock() {
-                        t.push(line);
-                    }
-                }
-            })
+        let (log, log_thread) = Tail::collect(err)
             .map_err(|e| SourceError::Open(format!("cannot start a thread: {e}")))?;
         Ok(Self {
             info,
@@ -231,10 +246,7 @@ impl VideoReader {
 
     /// ffmpeg's last words, one line.
     fn said(&self) -> String {
-        self.log
-            .lock()
-            .map(|t| t.lines.iter().cloned().collect::<Vec<_>>().join(" / "))
-            .unwrap_or_default()
+        Tail::said(&self.log)
     }
 
     /// At the end of the frames: an error when ffmpeg failed (nothing decodable, a broken

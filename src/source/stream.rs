@@ -1,0 +1,427 @@
+//! Cameras that are not V4L2 devices, through a child process that writes raw frames on its
+//! stdout (the video path's pipe design, for the same reasons: no libav* or libcamera link,
+//! nothing to cross-compile, a crashing decoder cannot take the door down):
+//! - IP cameras, `rtsp://` / `rtsps://` (H.264, H.265, MJPEG over RTP, through TCP) and
+//!   `http://` / `https://` (MJPEG over HTTP and the rest ffmpeg reads), through `ffmpeg`,
+//!   scaled to fit `camera.width` x `camera.height` (aspect kept, padded) at `camera.fps`;
+//! - the Raspberry Pi camera module (libcamera, not plain V4L2 on Bookworm), through
+//!   `rpicam-vid --codec yuv420` at `camera.width` x `camera.height`.
+//!
+//! A reader thread keeps only the newest frame ([`Latest`]), as the V4L2 camera does. When the
+//! child ends (the server went away, the camera was unplugged) or sends nothing for
+//! [`STALL`], the source is lost and [`FrameSource::reopen`] starts the child again: the
+//! kiosk's offline screen and back-off apply as for a V4L2 camera.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::camera::{CameraConfig, RtspTransport};
+use super::latest::{Latest, PixelFormat, RawFrame, Take};
+use super::video::{Tail, INSTALL_HINT};
+use super::{FrameSource, RgbFrame, SourceError, STALL};
+use crate::clock::Clock;
+
+/// How long a new child may take for its first frame (an RTSP camera's connect, DESCRIBE and
+/// stream probe take seconds; the stall limit applies after it).
+pub const FIRST_FRAME: Duration = Duration::from_secs(10);
+
+/// What a `camera.device` (or `--source`) names, when it is not a V4L2 device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// An IP camera URL, read by ffmpeg.
+    Url(String),
+    /// The Pi camera module: `rpicam` (camera 0) or `rpicam:N`.
+    Rpicam(u32),
+}
+
+impl Stream {
+    /// `None` for anything else (a /dev/video path, a file, a folder).
+    pub fn parse(device: &str) -> Option<Stream> {
+        let lower = device.to_ascii_lowercase();
+        if ["rtsp://", "rtsps://", "http://", "https://"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+        {
+            return Some(Stream::Url(device.to_string()));
+        }
+        match device.strip_prefix("rpicam") {
+            Some("") => Some(Stream::Rpicam(0)),
+            Some(n) => n.strip_prefix(':')?.parse().ok().map(Stream::Rpicam),
+            None => None,
+        }
+    }
+
+    /// For logs and the status page: the URL without user and password.
+    pub fn describe(&self) -> String {
+        match self {
+            Stream::Url(u) => redact(u),
+            Stream::Rpicam(n) => format!("rpicam:{n}"),
+        }
+    }
+
+    /// The program and its arguments for frames of `w` x `h` at `fps` (pure, unit-tested).
+    pub fn command(&self, cfg: &CameraConfig) -> (&'static str, Vec<String>) {
+        let (w, h, fps) = (cfg.width, cfg.height, cfg.fps);
+        match self {
+            Stream::Url(url) => {
+                let mut a: Vec<String> = ["-v", "error", "-nostdin", "-fflags", "nobuffer"]
+                    .map(String::from)
+                    .to_vec();
+                // a dead server or a silent camera ends ffmpeg instead of hanging it (us)
+                if url.to_ascii_lowercase().starts_with("rtsp") {
+                    match cfg.rtsp_transport {
+                        RtspTransport::Tcp => {
+                            a.extend(["-rtsp_transport", "tcp"].map(String::from))
+                        }
+                        RtspTransport::Udp => {
+                            a.extend(["-rtsp_transport", "udp"].map(String::from))
+                        }
+                        RtspTransport::Auto => {}
+                    }
+                    a.extend(["-timeout", "5000000"].map(String::from));
+                } else {
+                    a.extend(["-rw_timeout", "5000000"].map(String::from));
+                }
+                a.extend(["-i".into(), url.clone(), "-an".into(), "-vf".into()]);
+                a.push(format!(
+                    "fps={fps},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2"
+                ));
+                a.extend(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"].map(String::from));
+                ("ffmpeg", a)
+            }
+            Stream::Rpicam(n) => (
+                "rpicam-vid",
+                vec![
+                    "-t".into(),
+                    "0".into(),
+                    "-n".into(),
+                    "--camera".into(),
+                    n.to_string(),
+                    "--width".into(),
+                    w.to_string(),
+                    "--height".into(),
+                    h.to_string(),
+                    "--framerate".into(),
+                    fps.to_string(),
+                    "--codec".into(),
+                    "yuv420".into(),
+                    "--flush".into(),
+                    "-o".into(),
+                    "-".into(),
+                ],
+            ),
+        }
+    }
+
+    fn format(&self) -> PixelFormat {
+        match self {
+            Stream::Url(_) => PixelFormat::Rgb24,
+            Stream::Rpicam(_) => PixelFormat::I420,
+        }
+    }
+}
+
+/// `scheme://user:password@host/...` as `scheme://host/...`.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Bytes of one frame of `format` at `w` x `h`.
+fn frame_bytes(format: PixelFormat, w: u32, h: u32) -> usize {
+    let n = w as usize * h as usize;
+    match format {
+        PixelFormat::I420 => n + n / 2,
+        _ => n * 3,
+    }
+}
+
+pub struct StreamSource {
+    stream: Stream,
+    cfg: CameraConfig,
+    child: Option<Child>,
+    thread: Option<JoinHandle<()>>,
+    latest: Arc<Latest>,
+    seen: u64,
+    front: RawFrame,
+    scratch: Vec<u8>,
+    name: String,
+}
+
+impl StreamSource {
+    /// Starts the child now; a child that cannot run (no ffmpeg, no rpicam-vid) is an error,
+    /// a server that does not answer shows up as a lost source on the first frame.
+    pub fn open(stream: Stream, cfg: CameraConfig) -> Result<Self, SourceError> {
+        if cfg.width % 2 != 0 || cfg.height % 2 != 0 || cfg.width == 0 || cfg.height == 0 {
+            return Err(SourceError::Open(format!(
+                "camera.width and camera.height must be even and > 0 for {}, got {}x{}",
+                stream.describe(),
+                cfg.width,
+                cfg.height
+            )));
+        }
+        let name = stream.describe();
+        let mut s = Self {
+            stream,
+            cfg,
+            child: None,
+            thread: None,
+            latest: Arc::new(Latest::default()),
+            seen: 0,
+            front: RawFrame::default(),
+            scratch: Vec::new(),
+            name,
+        };
+        s.start()?;
+        Ok(s)
+    }
+
+    fn start(&mut self) -> Result<(), SourceError> {
+        let (w, h) = (self.cfg.width, self.cfg.height);
+        let (program, args) = self.stream.command(&self.cfg);
+        let mut child = Command::new(program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                let hint = match (program, e.kind()) {
+                    ("ffmpeg", std::io::ErrorKind::NotFound) => format!("; {INSTALL_HINT}"),
+                    (_, std::io::ErrorKind::NotFound) => {
+                        "; install it with: sudo apt install rpicam-apps".to_string()
+                    }
+                    _ => String::new(),
+                };
+                SourceError::Open(format!("{}: cannot run {program}: {e}{hint}", self.name))
+            })?;
+        let mut out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let (log, log_thread) = Tail::collect(err)
+            .map_err(|e| SourceError::Open(format!("cannot start a thread: {e}")))?;
+        self.latest = Arc::new(Latest::default());
+        self.seen = 0;
+        let latest = self.latest.clone();
+        let format = self.stream.format();
+        let name = program.to_string();
+        let secret = match &self.stream {
+            Stream::Url(u) if redact(u) != *u => Some((u.clone(), redact(u))),
+            _ => None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("stream".into())
+            .spawn(move || {
+                let mut back = RawFrame {
+                    data: vec![0; frame_bytes(format, w, h)],
+                    width: w,
+                    height: h,
+                    stride: 0,
+                    format,
+                };
+                let why = loop {
+                    back.data.resize(frame_bytes(format, w, h), 0);
+                    match out.read_exact(&mut back.data) {
+                        Ok(()) => latest.publish(&mut back),
+                        Err(e) => break e,
+                    }
+                };
+                // stdout closed: the child has ended or is ending; its last words say why
+                let _ = log_thread.join();
+                // ffmpeg names the URL it was given, credentials and all
+                let mut said = Tail::said(&log);
+                if let Some((url, shown)) = &secret {
+                    said = said.replace(url.as_str(), shown);
+                }
+                let what = if why.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "stream ended".to_string()
+                } else {
+                    format!("stream broke: {why}")
+                };
+                latest.fail(if said.is_empty() {
+                    format!("{what} ({name} stopped)")
+                } else {
+                    format!("{what} ({name}: {said})")
+                });
+            })
+            .map_err(|e| SourceError::Open(format!("cannot start a thread: {e}")))?;
+        self.child = Some(child);
+        self.thread = Some(thread);
+        tracing::debug!(source = %self.name, "{program} started ({w}x{h} @ {} fps)", self.cfg.fps);
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // the killed child closes its stdout: the reader ends
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StreamSource {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl FrameSource for StreamSource {
+    fn next_frame(
+        &mut self,
+        _clock: &mut dyn Clock,
+        out: &mut RgbFrame,
+    ) -> Result<bool, SourceError> {
+        if self.thread.is_none() {
+            return Err(SourceError::Lost(format!("{}: not running", self.name)));
+        }
+        // a new child gets longer for its first frame: connecting and probing an RTSP
+        // stream takes seconds
+        let wait = if self.seen == 0 { FIRST_FRAME } else { STALL };
+        let r = super::newest_as_rgb(
+            &self.latest,
+            &mut self.seen,
+            &mut self.front,
+            &mut self.scratch,
+            out,
+            &self.name,
+            wait,
+        );
+        if r.is_err() {
+            // a stalled child is stopped now; reopen starts a new one
+            self.stop();
+        }
+        r
+    }
+
+    /// Back only once a frame has come: a child that starts but gets nothing (the server is
+    /// still away) is a failed reopen, so the kiosk's back-off grows instead of restarting
+    /// the child every half second.
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        self.stop();
+        self.start()?;
+        match self.latest.take_newer(0, &mut self.front, FIRST_FRAME) {
+            Take::Frame(seq) => {
+                self.seen = seq;
+                Ok(())
+            }
+            Take::Failed(e) => {
+                self.stop();
+                Err(SourceError::Lost(format!("{}: {e}", self.name)))
+            }
+            Take::Timeout => {
+                self.stop();
+                Err(SourceError::Lost(format!(
+                    "{}: no frame for {} s",
+                    self.name,
+                    FIRST_FRAME.as_secs()
+                )))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {}x{} @ {} fps",
+            self.name, self.cfg.width, self.cfg.height, self.cfg.fps
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_that_are_streams() {
+        assert_eq!(
+            Stream::parse("rtsp://cam.local:554/stream1"),
+            Some(Stream::Url("rtsp://cam.local:554/stream1".into()))
+        );
+        assert!(matches!(
+            Stream::parse("HTTP://10.0.0.9/video.mjpg"),
+            Some(Stream::Url(_))
+        ));
+        assert!(matches!(Stream::parse("rtsps://x/y"), Some(Stream::Url(_))));
+        assert_eq!(Stream::parse("rpicam"), Some(Stream::Rpicam(0)));
+        assert_eq!(Stream::parse("rpicam:1"), Some(Stream::Rpicam(1)));
+        for other in [
+            "/dev/video0",
+            "camera",
+            "rpicam1",
+            "rpicam:x",
+            "clip.mp4",
+            "ftp://x",
+        ] {
+            assert_eq!(Stream::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_reach_a_log_line() {
+        assert_eq!(
+            redact("rtsp://admin:s3cret@10.0.0.9:554/h264?ch=1"),
+            "rtsp://10.0.0.9:554/h264?ch=1"
+        );
+        assert_eq!(redact("http://user@cam/video"), "http://cam/video");
+        assert_eq!(redact("rtsp://cam/a@b"), "rtsp://cam/a@b");
+        assert_eq!(
+            Stream::parse("rtsp://u:p@cam/s").unwrap().describe(),
+            "rtsp://cam/s"
+        );
+    }
+
+    #[test]
+    fn the_commands_users_would_type() {
+        let cam = |w, h, fps, rtsp_transport| CameraConfig {
+            width: w,
+            height: h,
+            fps,
+            rtsp_transport,
+            ..CameraConfig::default()
+        };
+        let (p, a) =
+            Stream::Url("rtsp://cam/s".into()).command(&cam(640, 480, 15, RtspTransport::Tcp));
+        assert_eq!(p, "ffmpeg");
+        assert_eq!(
+            a.join(" "),
+            "-v error -nostdin -fflags nobuffer -rtsp_transport tcp -timeout 5000000 -i rtsp://cam/s -an -vf \
+             fps=15,scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2 \
+             -f rawvideo -pix_fmt rgb24 -"
+        );
+        let (_, a) =
+            Stream::Url("rtsp://cam/s".into()).command(&cam(640, 480, 15, RtspTransport::Udp));
+        assert!(a.join(" ").contains("-rtsp_transport udp -timeout"));
+        let (_, a) =
+            Stream::Url("rtsp://cam/s".into()).command(&cam(640, 480, 15, RtspTransport::Auto));
+        assert!(!a.join(" ").contains("-rtsp_transport"));
+        let (_, a) = Stream::Url("http://cam/video.mjpg".into()).command(&cam(
+            640,
+            480,
+            15,
+            RtspTransport::Tcp,
+        ));
+        assert!(a
+            .join(" ")
+            .contains("-rw_timeout 5000000 -i http://cam/video.mjpg"));
+        let (p, a) = Stream::Rpicam(1).command(&cam(1280, 720, 10, RtspTransport::Tcp));
+        assert_eq!(p, "rpicam-vid");
+        assert_eq!(
+            a.join(" "),
+            "-t 0 -n --camera 1 --width 1280 --height 720 --framerate 10 --codec yuv420 --flush -o -"
+        );
+        assert_eq!(frame_bytes(PixelFormat::I420, 640, 480), 460_800);
+        assert_eq!(frame_bytes(PixelFormat::Rgb24, 640, 480), 921_600);
+    }
+}
