@@ -359,9 +359,9 @@ impl Config {
     /// Builds the config from an optional board (a name from [`BOARDS`] or a TOML path) and an
     /// optional config file; every layer is checked against the schema.
     pub fn load(board: Option<&str>, file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut t = toml::Table::new();
+        let mut layers: Vec<(String, String)> = Vec::new();
         if let Some(b) = board {
-            let (what, text) = match BOARDS.iter().find(|(n, _)| *n == b) {
+            layers.push(match BOARDS.iter().find(|(n, _)| *n == b) {
                 Some((n, text)) => (format!("board profile {n}"), text.to_string()),
                 None => {
                     let p = PathBuf::from(b);
@@ -374,20 +374,30 @@ impl Config {
                     })?;
                     (p.display().to_string(), text)
                 }
-            };
-            let bt = parse_table(&text, &what)?;
-            Self::from_table(bt.clone(), &what)?;
-            merge(&mut t, bt);
+            });
         }
         if let Some(f) = file {
             let text = std::fs::read_to_string(f).map_err(|source| ConfigError::Read {
                 path: f.to_path_buf(),
                 source,
             })?;
-            let what = f.display().to_string();
-            let ft = parse_table(&text, &what)?;
-            Self::from_table(ft.clone(), &what)?;
-            merge(&mut t, ft);
+            layers.push((f.display().to_string(), text));
+        }
+        Self::layered(layers.iter().map(|(w, t)| (w.as_str(), t.as_str())))
+    }
+
+    /// The defaults with `layers` (name, TOML text) merged over them in order, each layer
+    /// checked against the schema on its own (so an error names its file), the result
+    /// validated as a whole. Pure: what [`Config::load`] does once the files are read (and
+    /// what `fuzz/` feeds arbitrary text).
+    pub fn layered<'a>(
+        layers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut t = toml::Table::new();
+        for (what, text) in layers {
+            let lt = parse_table(text, what)?;
+            Self::from_table(lt.clone(), what)?;
+            merge(&mut t, lt);
         }
         let c = Self::from_table(t, "config")?;
         c.validate()?;

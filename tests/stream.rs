@@ -298,7 +298,9 @@ fn the_pi_camera_through_rpicam_vid_yuv420() {
     // without rpicam-vid: the install hint, at start
     let out = common::maskgate_bin()
         .env("PATH", d.join("nothing"))
-        .args(["run", "--simulate", "--config"])
+        .args(["run", "--simulate", "--threads"])
+        .arg(common::threads().to_string())
+        .arg("--config")
         .arg(&cfg)
         .output()
         .unwrap();
