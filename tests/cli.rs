@@ -228,10 +228,23 @@ fn annotated_copies_never_replace_an_input_or_each_other() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `maskgate image` with `args` on the astronaut fails with exit 1, saying every one of `says`.
+fn refused_with(args: &[&std::ffi::OsStr], says: &[&str]) {
+    let out = maskgate()
+        .args(args)
+        .arg("samples/astronaut.jpg")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    for s in says {
+        assert!(err.contains(s), "{args:?}: no {s:?} in {err}");
+    }
+}
+
 #[test]
 fn model_files_of_the_wrong_size_or_kind_are_named() {
     let d = common::scratch("cli-models");
-    let shipped = common::models_dir();
     // the 320x240 detector under the 640x480 name
     std::fs::copy(
         common::detector_path(320, 240),
@@ -239,42 +252,20 @@ fn model_files_of_the_wrong_size_or_kind_are_named() {
     )
     .unwrap();
     std::fs::copy(common::classifier_path(), d.join("mask_resnet_int8.tflite")).unwrap();
-    let out = maskgate()
-        .arg("--models-dir")
-        .arg(&d)
-        .arg("samples/astronaut.jpg")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("its input is 320x240") && err.contains("640x480"),
-        "{err}"
+    let os = |p: &std::path::Path| p.as_os_str().to_owned();
+    let flag = std::ffi::OsStr::new;
+    refused_with(
+        &[flag("--models-dir"), &os(&d)],
+        &["its input is 320x240", "640x480"],
     );
     // the two files swapped
-    let out = maskgate()
-        .arg("--detector")
-        .arg(common::classifier_path())
-        .arg("samples/astronaut.jpg")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("mask classifier") && err.contains("swapped"),
-        "{err}"
+    refused_with(
+        &[flag("--detector"), &os(&common::classifier_path())],
+        &["mask classifier", "swapped"],
     );
-    let out = maskgate()
-        .arg("--classifier")
-        .arg(shipped.join("retinaface_mnet025_320x240_int8.tflite"))
-        .arg("samples/astronaut.jpg")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("RetinaFace detector") && err.contains("swapped"),
-        "{err}"
+    refused_with(
+        &[flag("--classifier"), &os(&common::detector_path(320, 240))],
+        &["RetinaFace detector", "swapped"],
     );
     // an explicit detector of another size is that size, no complaint
     let out = maskgate()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -28,14 +28,6 @@ fn mosquitto_bin() -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A broker of the test's own, stopped when dropped.
 struct Broker {
     child: Child,
@@ -44,7 +36,7 @@ struct Broker {
 
 impl Broker {
     fn start() -> Option<Self> {
-        Self::start_on(free_port(), "allow_anonymous true\n")
+        Self::start_on(common::free_port(), "allow_anonymous true\n")
     }
 
     /// A broker on `port` with `extra` config lines.
@@ -264,7 +256,7 @@ fn the_door_publishes_state_verdicts_and_discovery_to_a_real_broker() {
 #[test]
 fn a_dead_broker_or_a_bad_url_leaves_the_door_working() {
     // nothing listens on this port: logged once, retried, the door runs and stops as usual
-    let url = format!("mqtt://127.0.0.1:{}", free_port());
+    let url = format!("mqtt://127.0.0.1:{}", common::free_port());
     let out = door_run(&["--mqtt", &url]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -388,7 +380,7 @@ fn wrong_credentials_are_named_and_the_door_keeps_working() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let port = free_port();
+    let port = common::free_port();
     let _broker = Broker::start_on(
         port,
         &format!(
@@ -532,7 +524,7 @@ fn tls_to_the_broker_checks_its_certificate() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let (plain, tls) = (free_port(), free_port());
+    let (plain, tls) = (common::free_port(), common::free_port());
     let d = dir.display();
     let _broker = Broker::start_on(
         plain,

@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -24,14 +23,6 @@ fn have(tool: &str, arg: &str) -> bool {
         eprintln!("SKIPPED: {tool} not installed (scripts/setup.sh installs it)");
     }
     ok
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A 10 s H.264 clip of the astronaut (no mask), a keyframe every second.
@@ -167,7 +158,7 @@ fn an_rtsp_camera_that_goes_away_and_comes_back() {
     }
     let d = common::scratch("stream-rtsp");
     let clip = clip(&d);
-    let (client, source) = (free_port(), free_port());
+    let (client, source) = (common::free_port(), common::free_port());
     let url = format!("rtsp://viewer:secret@127.0.0.1:{client}/door");
     let cfg = d.join("site.toml");
     // RTSP::Server relays RTP over UDP only (cameras in the field default to TCP)
@@ -228,7 +219,7 @@ fn an_http_mjpeg_camera_that_goes_away_and_comes_back() {
     let d = common::scratch("stream-mjpeg");
     let cfg = d.join("site.toml");
     std::fs::write(&cfg, "").unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let server = mjpeg_server(port, 12);
     std::thread::sleep(Duration::from_millis(500));
     let (door, rx) = door(

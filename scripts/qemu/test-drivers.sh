@@ -129,6 +129,7 @@ EOF
   want="gpiochip gpio-permission gpio-verdict gpio-sigterm"
   what="PL061 GPIO, aarch64 build"
 fi
+cp scripts/qemu/vm-lib.sh $root/lib.sh
 chmod +x $root/init
 # uncompressed: the kernel unpacks it faster than it would decompress it
 (cd $root && find . | cpio -o -H newc --quiet) >$work/initramfs.cpio

@@ -5,27 +5,9 @@
 # green / red / buzzer). Line states are read back from the kernel (debugfs, then sysfs after
 # maskgate has released them). Same CHECK lines as vm-drivers.sh.
 
-export PATH=/bin:/usr/bin LD_LIBRARY_PATH=/opt/mg HOME=/tmp
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
+. /lib.sh
 mount -t debugfs debugfs /sys/kernel/debug
-echo 3 >/proc/sys/kernel/printk
-echo
 
-ok() { echo "CHECK ok $1: $2"; }
-fail() { echo "CHECK FAIL $1: $2"; }
-wait_for() {
-  i=0
-  while [ $i -lt $(($3 * 5)) ]; do
-    n=$(grep -c -- "$2" "$1" 2>/dev/null)
-    [ "${n:-0}" -ge "${4:-1}" ] && return 0
-    sleep 0.2
-    i=$((i + 1))
-  done
-  return 1
-}
 # line N's state as debugfs shows it while requested: "out hi" / "out lo"
 line_state() {
   grep "gpio-$((base + $1)) " /sys/kernel/debug/gpio | grep -o 'out [hilo]*'

@@ -129,3 +129,12 @@ pub fn check_golden(name: &str, got: &image::GrayImage) {
         "{name}: display picture differs from the golden (run with MASKGATE_BLESS=1 to accept)"
     );
 }
+
+/// A TCP port nothing listens on now (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

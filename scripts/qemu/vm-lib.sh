@@ -1,0 +1,24 @@
+# Sourced by the driver VMs' /init scripts (vm-drivers.sh, vm-gpio.sh) as /lib.sh: the
+# filesystems, quiet kernel, and the CHECK line helpers the host script reads.
+export PATH=/bin:/usr/bin LD_LIBRARY_PATH=/opt/mg HOME=/tmp
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+echo 3 >/proc/sys/kernel/printk
+# the firmware's last escape codes end without a newline
+echo
+
+ok() { echo "CHECK ok $1: $2"; }
+fail() { echo "CHECK FAIL $1: $2"; }
+# wait_for FILE PATTERN SECONDS [COUNT]: until PATTERN matches COUNT lines (default 1) of FILE
+wait_for() {
+  i=0
+  while [ $i -lt $(($3 * 5)) ]; do
+    n=$(grep -c -- "$2" "$1" 2>/dev/null)
+    [ "${n:-0}" -ge "${4:-1}" ] && return 0
+    sleep 0.2
+    i=$((i + 1))
+  done
+  return 1
+}
