@@ -136,6 +136,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Whether `program` is an executable file in a `PATH` folder.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// Bytes of one frame of `format` at `w` x `h`.
 fn frame_bytes(format: PixelFormat, w: u32, h: u32) -> usize {
     let n = w as usize * h as usize;
@@ -188,6 +199,19 @@ impl StreamSource {
     fn start(&mut self) -> Result<(), SourceError> {
         let (w, h) = (self.cfg.width, self.cfg.height);
         let (program, args) = self.stream.command(&self.cfg);
+        // looked up first: a missing program is a clear error at start, not a stream that
+        // ends at once forever (which is all a spawn says of it under qemu-user: exit 127)
+        if !on_path(program) {
+            let hint = if program == "ffmpeg" {
+                INSTALL_HINT
+            } else {
+                "install it with: sudo apt install rpicam-apps"
+            };
+            return Err(SourceError::Open(format!(
+                "{}: {program} not found on PATH; {hint}",
+                self.name
+            )));
+        }
         let mut child = Command::new(program)
             .args(&args)
             .stdin(Stdio::null())
