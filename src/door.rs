@@ -305,14 +305,13 @@ fn loop_config(
     })
 }
 
-/// A broker URL as the page shows it: scheme, host and port, never credentials.
+/// A broker URL as the page shows it: scheme, host and port, never credentials (stripped by
+/// the one function that strips them from camera URLs too).
 fn broker(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-            format!("{scheme}://{}", host.split('/').next().unwrap_or(host))
-        }
-        None => url.to_string(),
+    let shown = source::stream::redact(url);
+    match shown.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => shown,
     }
 }
 
@@ -505,6 +504,15 @@ pub fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_shows_a_broker_without_credentials_or_path() {
+        assert_eq!(
+            broker("mqtts://door:pw@10.0.0.5:8883/x"),
+            "mqtts://10.0.0.5:8883"
+        );
+        assert_eq!(broker("mqtt://broker.local"), "mqtt://broker.local");
+    }
 
     #[test]
     fn the_i2c_library_follows_the_gpio_one() {

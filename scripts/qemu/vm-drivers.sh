@@ -103,15 +103,9 @@ else
 fi
 
 # 6. SIGTERM: an orderly stop
-kill -TERM $MG
-i=0
-while kill -0 $MG 2>/dev/null && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
-if kill -0 $MG 2>/dev/null; then
+if ! term_wait $MG 20; then
   fail sigterm "still running 20 s after SIGTERM"
-  kill -KILL $MG
 else
-  wait $MG
-  rc=$?
   if [ $rc = 0 ] && grep -q 'shutdown 5/5' /tmp/mg.log; then
     ok sigterm "exit 0, $(grep -o 'stopped frames=.*' /tmp/mg.log | cut -d' ' -f1-4)"
   else

@@ -54,15 +54,8 @@ else
   fail gpio-verdict "no verdict: $(tail -3 /tmp/mg.log)"
 fi
 # SIGTERM while the red LED may still be lit
-kill -TERM $MG
-i=0
-while kill -0 $MG 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i + 1)); done
-if kill -0 $MG 2>/dev/null; then
-  fail gpio-sigterm "still running 30 s after SIGTERM"
-  kill -KILL $MG
-fi
-wait $MG
-rc=$?
+rc=killed
+term_wait $MG 30 || fail gpio-sigterm "still running 30 s after SIGTERM"
 held=$(grep -c "gpio-$base \|gpio-$((base + 1)) \|gpio-$((base + 2)) " /sys/kernel/debug/gpio)
 levels=
 for n in 0 1 2; do

@@ -22,3 +22,21 @@ wait_for() {
   done
   return 1
 }
+# term_wait PID SECONDS: SIGTERM, then up to SECONDS for the exit; 0 with its status in $rc,
+# or 1 (the process is then killed)
+term_wait() {
+  kill -TERM $1
+  i=0
+  while kill -0 $1 2>/dev/null && [ $i -lt $(($2 * 5)) ]; do
+    sleep 0.2
+    i=$((i + 1))
+  done
+  if kill -0 $1 2>/dev/null; then
+    kill -KILL $1
+    wait $1
+    return 1
+  fi
+  wait $1
+  rc=$?
+  return 0
+}

@@ -63,8 +63,29 @@ pub trait FrameSource {
 /// No frame for this long means a live source (camera, stream) is gone.
 pub const STALL: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The live sources' frame step: waits for a frame newer than `seen` from the capture thread
-/// (at most `wait`) and converts it into `out`. `who` names the source in errors.
+/// Waits up to `wait` for a frame newer than `seen` from a capture thread and swaps it into
+/// `front`; a failed or silent producer is the source lost. `who` names it in errors.
+fn take_newest(
+    latest: &Latest,
+    seen: &mut u64,
+    front: &mut RawFrame,
+    who: &str,
+    wait: std::time::Duration,
+) -> Result<(), SourceError> {
+    match latest.take_newer(*seen, front, wait) {
+        Take::Frame(seq) => {
+            *seen = seq;
+            Ok(())
+        }
+        Take::Failed(e) => Err(SourceError::Lost(format!("{who}: {e}"))),
+        Take::Timeout => Err(SourceError::Lost(format!(
+            "{who}: no frame for {} s",
+            wait.as_secs()
+        ))),
+    }
+}
+
+/// The live sources' frame step: [`take_newest`], then the frame converted into `out`.
 fn newest_as_rgb(
     latest: &Latest,
     seen: &mut u64,
@@ -74,16 +95,7 @@ fn newest_as_rgb(
     who: &str,
     wait: std::time::Duration,
 ) -> Result<bool, SourceError> {
-    match latest.take_newer(*seen, front, wait) {
-        Take::Frame(seq) => *seen = seq,
-        Take::Failed(e) => return Err(SourceError::Lost(format!("{who}: {e}"))),
-        Take::Timeout => {
-            return Err(SourceError::Lost(format!(
-                "{who}: no frame for {} s",
-                wait.as_secs()
-            )))
-        }
-    }
+    take_newest(latest, seen, front, who, wait)?;
     let f = &*front;
     let (w, h) = (f.width as usize, f.height as usize);
     // a corrupt frame (flaky USB link, a broken packet) is reported; the source stays open

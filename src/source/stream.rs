@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::camera::{CameraConfig, RtspTransport};
-use super::latest::{Latest, PixelFormat, RawFrame, Take};
+use super::latest::{Latest, PixelFormat, RawFrame};
 use super::video::{Tail, INSTALL_HINT};
 use super::{FrameSource, RgbFrame, SourceError, STALL};
 use crate::clock::Clock;
@@ -136,6 +136,15 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// What to install for `program`.
+fn install_hint(program: &str) -> &'static str {
+    if program == "ffmpeg" {
+        INSTALL_HINT
+    } else {
+        "install it with: sudo apt install rpicam-apps"
+    }
+}
+
 /// Whether `program` is an executable file in a `PATH` folder.
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -202,14 +211,10 @@ impl StreamSource {
         // looked up first: a missing program is a clear error at start, not a stream that
         // ends at once forever (which is all a spawn says of it under qemu-user: exit 127)
         if !on_path(program) {
-            let hint = if program == "ffmpeg" {
-                INSTALL_HINT
-            } else {
-                "install it with: sudo apt install rpicam-apps"
-            };
             return Err(SourceError::Open(format!(
-                "{}: {program} not found on PATH; {hint}",
-                self.name
+                "{}: {program} not found on PATH; {}",
+                self.name,
+                install_hint(program)
             )));
         }
         let mut child = Command::new(program)
@@ -219,11 +224,8 @@ impl StreamSource {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                let hint = match (program, e.kind()) {
-                    ("ffmpeg", std::io::ErrorKind::NotFound) => format!("; {INSTALL_HINT}"),
-                    (_, std::io::ErrorKind::NotFound) => {
-                        "; install it with: sudo apt install rpicam-apps".to_string()
-                    }
+                let hint = match e.kind() {
+                    std::io::ErrorKind::NotFound => format!("; {}", install_hint(program)),
                     _ => String::new(),
                 };
                 SourceError::Open(format!("{}: cannot run {program}: {e}{hint}", self.name))
@@ -335,24 +337,17 @@ impl FrameSource for StreamSource {
     fn reopen(&mut self) -> Result<(), SourceError> {
         self.stop();
         self.start()?;
-        match self.latest.take_newer(0, &mut self.front, FIRST_FRAME) {
-            Take::Frame(seq) => {
-                self.seen = seq;
-                Ok(())
-            }
-            Take::Failed(e) => {
-                self.stop();
-                Err(SourceError::Lost(format!("{}: {e}", self.name)))
-            }
-            Take::Timeout => {
-                self.stop();
-                Err(SourceError::Lost(format!(
-                    "{}: no frame for {} s",
-                    self.name,
-                    FIRST_FRAME.as_secs()
-                )))
-            }
+        let first = super::take_newest(
+            &self.latest,
+            &mut self.seen,
+            &mut self.front,
+            &self.name,
+            FIRST_FRAME,
+        );
+        if first.is_err() {
+            self.stop();
         }
+        first
     }
 
     fn describe(&self) -> String {
