@@ -161,6 +161,9 @@ impl Door {
     pub fn assemble(cfg: &Config, spec: Spec) -> Result<Self, DoorError> {
         let started = Instant::now();
         let (det, cls) = model_files(&cfg.model)?;
+        if !spec.repeat {
+            source::check(&spec.source, &cfg.camera)?;
+        }
         let pipeline = load(&det, &cls, &cfg.model, cfg.model.threads)?;
         let source = if spec.repeat {
             source::open_repeating(&spec.source, spec.fps)?

@@ -301,5 +301,26 @@ fn the_pi_camera_through_rpicam_vid_yuv420() {
         err.contains("rpicam-vid") && err.contains("apt install rpicam-apps"),
         "{err}"
     );
+    // said before the models load (the runtime announces each interpreter it builds)
+    assert!(!err.contains("XNNPACK"), "{err}");
+    // a width rpicam-vid would pad: refused, with the sizes it can deliver
+    let odd = d.join("odd.toml");
+    std::fs::write(
+        &odd,
+        "[camera]\ndevice = \"rpicam\"\nwidth = 780\nheight = 360\n",
+    )
+    .unwrap();
+    let out = common::maskgate_bin()
+        .env("PATH", d.join("nothing"))
+        .args(["run", "--simulate", "--config"])
+        .arg(&odd)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("camera.width must be a multiple of 64") && err.contains("try 768 or 832"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

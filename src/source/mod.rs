@@ -162,6 +162,20 @@ pub fn open(
     Ok(Box::new(files::FileSource::open(p, fps)?))
 }
 
+/// What [`open`] would refuse before it starts anything (a stream's frame size, its
+/// program missing), checked without opening: the door runs it before its models load.
+pub fn check(spec: &str, cam: &camera::CameraConfig) -> Result<(), SourceError> {
+    let device = if spec == "camera" {
+        cam.device.as_str()
+    } else {
+        spec
+    };
+    match stream::Stream::parse(device) {
+        Some(s) => s.check(cam),
+        None => Ok(()),
+    }
+}
+
 /// Whether `spec` is a live source ("camera" is one whatever `camera.device` names), played
 /// on the wall clock even in simulation.
 pub fn is_live(spec: &str) -> bool {

@@ -28,6 +28,9 @@ use crate::clock::Clock;
 /// stream probe take seconds; the stall limit applies after it).
 pub const FIRST_FRAME: Duration = Duration::from_secs(10);
 
+/// The row alignment, in pixels, of `rpicam-vid --codec yuv420` output on the Pi's ISP.
+pub const RPICAM_ALIGN: u32 = 64;
+
 /// What a `camera.device` (or `--source`) names, when it is not a V4L2 device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -116,6 +119,45 @@ impl Stream {
         }
     }
 
+    /// What can be known wrong before the child runs: the frame size it can deliver, and
+    /// whether its program is installed. Run before the models load, so a door that cannot
+    /// see says so at once rather than after seconds of loading.
+    pub fn check(&self, cfg: &CameraConfig) -> Result<(), SourceError> {
+        let (w, h) = (cfg.width, cfg.height);
+        if w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 {
+            return Err(SourceError::Open(format!(
+                "camera.width and camera.height must be even and > 0 for {}, got {w}x{h}",
+                self.describe()
+            )));
+        }
+        // rpicam-vid writes the ISP's buffer as it is, each row padded to 64 pixels
+        // (raspberrypi/rpicam-apps#188): any other width would shear every frame
+        if matches!(self, Stream::Rpicam(_)) && w % RPICAM_ALIGN != 0 {
+            let lo = w / RPICAM_ALIGN * RPICAM_ALIGN;
+            let near = if lo == 0 {
+                format!("{RPICAM_ALIGN}")
+            } else {
+                format!("{lo} or {}", lo + RPICAM_ALIGN)
+            };
+            return Err(SourceError::Open(format!(
+                "{}: camera.width must be a multiple of {RPICAM_ALIGN} for the Pi camera \
+                 (rpicam-vid pads each row of its yuv420 output to that), got {w}; try {near}",
+                self.describe()
+            )));
+        }
+        let (program, _) = self.command(cfg);
+        // looked up first: a missing program is a clear error at start, not a stream that
+        // ends at once forever (which is all a spawn says of it under qemu-user: exit 127)
+        if !on_path(program) {
+            return Err(SourceError::Open(format!(
+                "{}: {program} not found on PATH; {}",
+                self.describe(),
+                install_hint(program)
+            )));
+        }
+        Ok(())
+    }
+
     fn format(&self) -> PixelFormat {
         match self {
             Stream::Url(_) => PixelFormat::Rgb24,
@@ -181,14 +223,7 @@ impl StreamSource {
     /// Starts the child now; a child that cannot run (no ffmpeg, no rpicam-vid) is an error,
     /// a server that does not answer shows up as a lost source on the first frame.
     pub fn open(stream: Stream, cfg: CameraConfig) -> Result<Self, SourceError> {
-        if cfg.width % 2 != 0 || cfg.height % 2 != 0 || cfg.width == 0 || cfg.height == 0 {
-            return Err(SourceError::Open(format!(
-                "camera.width and camera.height must be even and > 0 for {}, got {}x{}",
-                stream.describe(),
-                cfg.width,
-                cfg.height
-            )));
-        }
+        stream.check(&cfg)?;
         let name = stream.describe();
         let mut s = Self {
             stream,
@@ -208,15 +243,8 @@ impl StreamSource {
     fn start(&mut self) -> Result<(), SourceError> {
         let (w, h) = (self.cfg.width, self.cfg.height);
         let (program, args) = self.stream.command(&self.cfg);
-        // looked up first: a missing program is a clear error at start, not a stream that
-        // ends at once forever (which is all a spawn says of it under qemu-user: exit 127)
-        if !on_path(program) {
-            return Err(SourceError::Open(format!(
-                "{}: {program} not found on PATH; {}",
-                self.name,
-                install_hint(program)
-            )));
-        }
+        // again at each reopen: a package removed under a running door is said plainly
+        self.stream.check(&self.cfg)?;
         let mut child = Command::new(program)
             .args(&args)
             .stdin(Stdio::null())
@@ -442,5 +470,43 @@ mod tests {
         );
         assert_eq!(frame_bytes(PixelFormat::I420, 640, 480), 460_800);
         assert_eq!(frame_bytes(PixelFormat::Rgb24, 640, 480), 921_600);
+    }
+
+    #[test]
+    fn sizes_a_stream_cannot_deliver_are_refused_before_it_starts() {
+        let cam = |w, h| CameraConfig {
+            width: w,
+            height: h,
+            ..CameraConfig::default()
+        };
+        let said = |s: &Stream, w, h| match s.check(&cam(w, h)) {
+            Err(SourceError::Open(m)) => m,
+            other => format!("{other:?}"),
+        };
+        let pi = Stream::Rpicam(0);
+        assert_eq!(
+            said(&pi, 780, 360),
+            "rpicam:0: camera.width must be a multiple of 64 for the Pi camera (rpicam-vid pads \
+             each row of its yuv420 output to that), got 780; try 768 or 832"
+        );
+        assert!(said(&pi, 32, 24).ends_with("got 32; try 64"));
+        assert!(said(&pi, 641, 480).contains("must be even and > 0 for rpicam:0, got 641x480"));
+        assert!(said(&pi, 640, 0).contains("must be even"));
+        // sizes it can deliver get as far as the program lookup
+        for (w, h) in [(640, 480), (1280, 720), (1920, 1080), (320, 240)] {
+            let m = said(&pi, w, h);
+            assert!(
+                m == "Ok(())" || m.contains("rpicam-vid not found on PATH"),
+                "{m}"
+            );
+        }
+        // ffmpeg scales to any even size
+        let ip = Stream::Url("rtsp://u:p@cam/s".into());
+        let m = said(&ip, 780, 360);
+        assert!(
+            m == "Ok(())" || m.contains("ffmpeg not found on PATH"),
+            "{m}"
+        );
+        assert!(said(&ip, 781, 360).contains("for rtsp://cam/s, got 781x360"));
     }
 }
