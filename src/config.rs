@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounded_read::{read_to_string, TEXT_LIMIT};
 use crate::error::InvalidSetting;
 use crate::PipelineConfig;
 
@@ -365,7 +366,7 @@ impl Config {
                 Some((n, text)) => (format!("board profile {n}"), text.to_string()),
                 None => {
                     let p = PathBuf::from(b);
-                    let text = std::fs::read_to_string(&p).map_err(|source| {
+                    let text = read_to_string(&p, TEXT_LIMIT).map_err(|source| {
                         ConfigError::UnknownBoard {
                             name: b.to_string(),
                             known: BOARDS.map(|(n, _)| n).join(", "),
@@ -377,7 +378,7 @@ impl Config {
             });
         }
         if let Some(f) = file {
-            let text = std::fs::read_to_string(f).map_err(|source| ConfigError::Read {
+            let text = read_to_string(f, TEXT_LIMIT).map_err(|source| ConfigError::Read {
                 path: f.to_path_buf(),
                 source,
             })?;
@@ -418,9 +419,7 @@ impl Config {
         self.model.validate()?;
         self.decide().validate()?;
         self.patterns()?;
-        if self.camera.fps == 0 {
-            return Err(InvalidSetting::new("camera.fps", "camera.fps must be > 0"));
-        }
+        self.camera.validate()?;
         self.service.validate()?;
         self.http.listen_addr()?;
         Ok(())

@@ -8,6 +8,7 @@ use tflitec::interpreter::{Interpreter, Options};
 use tflitec::model::Model;
 use tflitec::tensor::DataType;
 
+use crate::bounded_read;
 use crate::quant::{OutputView, QParams};
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +79,7 @@ fn dtype(d: DataType) -> DType {
 impl Engine {
     /// Loads `path` and prepares an interpreter with `threads` threads and XNNPACK.
     pub fn load(path: &Path, threads: usize) -> Result<Self, EngineError> {
-        let bytes: Box<[u8]> = std::fs::read(path)
+        let bytes: Box<[u8]> = bounded_read::read(path, bounded_read::MODEL_LIMIT)
             .map_err(|source| EngineError::Read {
                 path: path.into(),
                 source,

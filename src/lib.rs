@@ -18,7 +18,9 @@
 //! * [`door`]      — the kiosk assembled from its config, run and shut down in order.
 //! * [`systemd`]   — READY / STATUS / STOPPING and watchdog pings, all in one place.
 //! * [`clock`]     — real or simulated time; [`error`]: errors shared by several seams.
+//! * [`bounded_read`] — whole-file reads with a size limit, for every file a user names.
 
+pub mod bounded_read;
 pub mod clock;
 pub mod config;
 pub mod door;

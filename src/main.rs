@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match res {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("maskgate: error: {e:#}");
+            eprintln!("maskgate: error: {}", cli::error_chain(&e));
             // a flag out of its range is a bad command line, like clap's own refusals
             if e.downcast_ref::<maskgate::error::InvalidSetting>()
                 .is_some()

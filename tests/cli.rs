@@ -168,6 +168,13 @@ fn out_of_range_numbers_are_refused_by_flag_and_by_config_alike() {
             "[service]\nverdict_images_max_mb = 0\n",
             "service.verdict_images_max_mb",
         ),
+        ("[camera]\nwidth = 0\n", "camera.width must be 16..=8192"),
+        (
+            "[camera]\nheight = 100000\n",
+            "camera.height must be 16..=8192",
+        ),
+        ("[camera]\nfps = 1000\n", "camera.fps must be 1..=240"),
+        ("[camera]\ndevice = \"\"\n", "camera.device is empty"),
     ] {
         let f = d.join("site.toml");
         std::fs::write(&f, toml).unwrap();
@@ -226,6 +233,41 @@ fn annotated_copies_never_replace_an_input_or_each_other() {
     assert_eq!(code, Some(0), "{err}");
     assert!(d.join("out/x.jpg").is_file() && d.join("out/cam.jpg").is_file());
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn files_that_never_end_are_refused_at_their_limit_and_each_cause_is_said_once() {
+    // /dev/zero read whole would take all of a board's memory before any word
+    let out = maskgate().args(["--json", "/dev/zero"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("/dev/zero: cannot read: more than 256 MiB"),
+        "{err}"
+    );
+    refused_with(
+        &[
+            std::ffi::OsStr::new("--detector"),
+            std::ffi::OsStr::new("/dev/zero"),
+        ],
+        &["model /dev/zero: cannot read the file: more than 256 MiB"],
+    );
+    let config = |f: &str| {
+        let out = common::maskgate_bin()
+            .args(["run", "--simulate", "--print-config", "--config", f])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = config("/dev/zero");
+    assert!(
+        err.contains("more than 1 MiB, the limit for this file"),
+        "{err}"
+    );
+    // the library's message holds its cause and returns it as the source too: said once
+    let err = config("/");
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
 }
 
 /// `maskgate image` with `args` on the astronaut fails with exit 1, saying every one of `says`.

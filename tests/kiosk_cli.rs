@@ -87,6 +87,55 @@ fn a_typo_in_the_config_stops_start_up_with_the_key_named() {
 }
 
 #[test]
+fn camera_names_no_server_can_answer_are_refused_before_the_models_load() {
+    for (source, says) in [
+        ("rtsp://", "camera URL rtsp://: no host"),
+        (
+            "rtsp://admin:s3cret@cam:99999/live",
+            "rtsp://cam:99999/live: invalid port number",
+        ),
+        ("http://[::1/mjpg", "invalid IPv6 address"),
+        (
+            "ftp://admin:s3cret@cam/x",
+            "not a camera URL maskgate reads",
+        ),
+        ("rpicam:abc", "the Pi camera is rpicam or rpicam:N"),
+    ] {
+        let out = run_cmd()
+            .args(["--simulate", "--source", source])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{source}: {err}");
+        assert!(err.contains(says), "{source}: {err}");
+        assert!(
+            !err.contains("s3cret"),
+            "{source}: the password reached stderr: {err}"
+        );
+        // said before any model loaded (which says XNNPACK), not retried as "camera offline"
+        assert!(!err.contains("XNNPACK"), "{source}: {err}");
+    }
+}
+
+#[test]
+fn numbers_only_a_flag_takes_are_checked_by_the_flag() {
+    for args in [
+        &["run", "--simulate", "--fps", "NaN"][..],
+        &["run", "--simulate", "--fps", "1e9"],
+        &["run", "--simulate", "--max-frames", "0"],
+        &["serve", "--queue", "0"],
+        &["serve", "--max-body-mb", "65"],
+        &["serve", "--timeout-s", "0"],
+        &["serve", "--max-connections", "0"],
+    ] {
+        let out = common::maskgate_bin().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn print_config_shows_the_board_profile_merged_with_defaults() {
     let out = run_cmd()
         .args(["--board", "jetson-orin-nano", "--print-config"])

@@ -21,6 +21,24 @@ pub fn refuse_out(message: String) -> anyhow::Error {
     maskgate::error::InvalidSetting::new("--out", message).into()
 }
 
+/// `e` and its causes, each said once: the library's errors put their cause in their own
+/// message (a log line shows only that) and also return it as `source()`, so `{:#}` said
+/// it twice ("Is a directory (os error 21): Is a directory (os error 21)").
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if out.contains(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out
+}
+
 /// Whether `a` and `b` are one file (the same inode, through any links or spellings); a path
 /// that does not exist is no other file.
 pub fn same_file(a: &Path, b: &Path) -> bool {
@@ -81,5 +99,27 @@ where
     ) -> fmt::Result {
         write!(writer, "<{}>", syslog_priority(event.metadata().level()))?;
         self.0.format_event(ctx, writer, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("Is a directory");
+        let lib = maskgate::config::ConfigError::Read {
+            path: "/tmp".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(lib);
+        assert_eq!(error_chain(&e), "cannot read config /tmp: Is a directory");
+        // context that does not repeat its cause keeps it
+        let e = Err::<(), _>(std::io::Error::other("Broken pipe"))
+            .context("encoder stopped")
+            .unwrap_err();
+        assert_eq!(error_chain(&e), "encoder stopped: Broken pipe");
     }
 }

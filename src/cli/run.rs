@@ -19,12 +19,12 @@ pub struct RunArgs {
     /// Site config (TOML) applied over the board profile; unknown keys are an error.
     #[arg(long, env = "MASKGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// Frames from: "camera" (camera.device), a /dev/videoN, a folder of images (name order)
-    /// or one image.
+    /// Frames from: "camera" (camera.device), a /dev/videoN, an rtsp:// or http:// camera,
+    /// rpicam[:N], a video file, a folder of images (name order) or one image.
     #[arg(long, default_value = "camera")]
     source: String,
-    /// Frame rate for folder / image sources; 0 = as fast as the loop runs.
-    #[arg(long, default_value_t = 15.0)]
+    /// Frame rate for folder / image sources, up to 1000; 0 = as fast as the loop runs.
+    #[arg(long, default_value_t = 15.0, value_parser = parse_fps)]
     fps: f64,
     /// Use the simulated hardware (pins, an SSD1306 decoded in memory) and print JSON
     /// events on stdout. Folder / image sources then run on a simulated clock.
@@ -40,8 +40,8 @@ pub struct RunArgs {
     /// With --simulate: write every distinct OLED picture to this folder as NNNN.png.
     #[arg(long)]
     display_dump: Option<PathBuf>,
-    /// Stop after this many frames.
-    #[arg(long)]
+    /// Stop after this many frames (1 or more).
+    #[arg(long, value_parser = parse_max_frames)]
     max_frames: Option<u64>,
     /// Overrides model.threads.
     #[arg(long)]
@@ -92,6 +92,29 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     }
     door.run(&stop)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The highest `--fps` a folder plays at: more is a typo (the loop cannot go faster than its
+/// inference anyway; 0 says "as fast as it can").
+const MAX_FOLDER_FPS: f64 = 1000.0;
+
+/// `--fps`: 0..=1000 frames per second; NaN and infinity are not rates.
+fn parse_fps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=MAX_FOLDER_FPS).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be 0..={MAX_FOLDER_FPS} frames per second"))
+    }
+}
+
+/// `--max-frames`: 1 or more (0 frames is no run at all).
+fn parse_max_frames(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be 1 or more".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Board profile, then config file, then these flags; checked as a whole.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use maskgate::config::MAX_THREADS;
 use maskgate::door;
@@ -28,17 +29,18 @@ pub struct ServeArgs {
     /// Inference workers, each with its own interpreters (inference threads are split between them).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Read requests that may wait for a worker; more get 503 at once.
-    #[arg(long, default_value_t = 32)]
+    /// Read requests that may wait for a worker (1..=4096); more get 503 at once.
+    #[arg(long, default_value_t = 32, value_parser = RangedU64ValueParser::<usize>::new().range(1..=4096))]
     queue: usize,
-    /// Largest request body in MiB.
-    #[arg(long, default_value_t = 8)]
+    /// Largest request body in MiB (1..=64: a body is held in memory until it is decoded).
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
     max_body_mb: usize,
-    /// The request headers, and then the body, must each arrive within this many seconds.
-    #[arg(long, default_value_t = 10)]
+    /// The request headers, and then the body, must each arrive within this many seconds
+    /// (1..=3600).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     timeout_s: u64,
-    /// Open connections at most; more are answered 503 and closed.
-    #[arg(long, default_value_t = 256)]
+    /// Open connections at most (1..=65536); more are answered 503 and closed.
+    #[arg(long, default_value_t = 256, value_parser = RangedU64ValueParser::<usize>::new().range(1..=65536))]
     max_connections: usize,
     #[command(flatten)]
     model: ModelArgs,
@@ -71,10 +73,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let cfg = ServeConfig {
         listen: a.listen,
         workers,
-        queue: a.queue.max(1),
-        max_body: a.max_body_mb.max(1) << 20,
-        timeout: Duration::from_secs(a.timeout_s.max(1)),
-        max_connections: a.max_connections.max(1),
+        queue: a.queue,
+        max_body: a.max_body_mb << 20,
+        timeout: Duration::from_secs(a.timeout_s),
+        max_connections: a.max_connections,
         token,
     };
     let mut server = Server::start(cfg, pipelines, Shared::for_api())

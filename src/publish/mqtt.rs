@@ -35,6 +35,7 @@ use rumqttc::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::bounded_read;
 use crate::kiosk::{Event, EventSink};
 use crate::verdict::Verdict;
 
@@ -400,7 +401,7 @@ impl MqttSink {
                 String::new()
             } else {
                 let path = PathBuf::from(&cfg.password_file);
-                let text = std::fs::read_to_string(&path)
+                let text = bounded_read::read_to_string(&path, bounded_read::TEXT_LIMIT)
                     .map_err(|source| MqttError::Password { path, source })?;
                 text.lines().next().unwrap_or("").to_string()
             };

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
+use crate::bounded_read;
+
 /// Fewer characters than this in a token file is refused as guessable.
 pub const MIN_LEN: usize = 16;
 
@@ -58,7 +60,7 @@ impl Token {
     /// The token in `path`; a missing file is created (mode 0600, never overwriting) with 32
     /// random bytes in hex, and that token is printed once on stderr.
     pub fn load_or_create(path: &Path) -> Result<Self, AuthError> {
-        match std::fs::read_to_string(path) {
+        match bounded_read::read_to_string(path, bounded_read::TEXT_LIMIT) {
             Ok(text) => {
                 let t = Self::new(&text);
                 if t.0.len() < MIN_LEN {

@@ -16,8 +16,16 @@ use v4l::FourCC;
 use super::latest::{Latest, PixelFormat, RawFrame};
 use super::{FrameSource, RgbFrame, SourceError};
 use crate::clock::Clock;
+use crate::error::InvalidSetting;
 
 use super::STALL;
+
+/// The largest side asked of a camera (8K); beyond it is a typo, not a camera.
+pub const MAX_SIDE: u32 = 8192;
+/// The smallest: below it no face reaches `decision.min_face_px`.
+pub const MIN_SIDE: u32 = 16;
+/// The highest frame rate asked; the door decides on a few frames per second.
+pub const MAX_FPS: u32 = 240;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +61,34 @@ pub enum RtspTransport {
     Tcp,
     Udp,
     Auto,
+}
+
+impl CameraConfig {
+    /// Every `[camera]` value in its range (called from `Config::validate`); what a stream
+    /// can deliver on top of that is `Stream::check`'s.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.device.trim().is_empty() {
+            return Err(InvalidSetting::new(
+                "camera.device",
+                "camera.device is empty: name a /dev/videoN, an rtsp:// or http:// camera, or rpicam",
+            ));
+        }
+        for (key, v) in [("camera.width", self.width), ("camera.height", self.height)] {
+            if !(MIN_SIDE..=MAX_SIDE).contains(&v) {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{key} must be {MIN_SIDE}..={MAX_SIDE}, got {v}"),
+                ));
+            }
+        }
+        if !(1..=MAX_FPS).contains(&self.fps) {
+            return Err(InvalidSetting::new(
+                "camera.fps",
+                format!("camera.fps must be 1..={MAX_FPS}, got {}", self.fps),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for CameraConfig {

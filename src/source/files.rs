@@ -46,7 +46,7 @@ impl FileSource {
             vec![path.to_path_buf()]
         } else {
             return Err(SourceError::Open(format!(
-                "source {} is neither a camera (/dev/video*), a directory nor an image file",
+                "source {} is neither a camera (/dev/videoN, rpicam, rtsp:// or http://), a video, a folder nor an image file",
                 path.display()
             )));
         };

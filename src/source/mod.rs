@@ -162,8 +162,9 @@ pub fn open(
     Ok(Box::new(files::FileSource::open(p, fps)?))
 }
 
-/// What [`open`] would refuse before it starts anything (a stream's frame size, its
-/// program missing), checked without opening: the door runs it before its models load.
+/// What [`open`] would refuse before it starts anything (a stream's URL or frame size, its
+/// program missing, a camera name that is no kind maskgate reads), checked without opening:
+/// the door runs it before its models load.
 pub fn check(spec: &str, cam: &camera::CameraConfig) -> Result<(), SourceError> {
     let device = if spec == "camera" {
         cam.device.as_str()
@@ -172,6 +173,14 @@ pub fn check(spec: &str, cam: &camera::CameraConfig) -> Result<(), SourceError> 
     };
     match stream::Stream::parse(device) {
         Some(s) => s.check(cam),
+        // would otherwise be looked for as a file, and refused as "neither a camera nor..."
+        None if device.contains("://") => Err(SourceError::Open(format!(
+            "{}: not a camera URL maskgate reads (rtsp://, rtsps://, http://, https://)",
+            stream::redact(device)
+        ))),
+        None if device.starts_with("rpicam") => Err(SourceError::Open(format!(
+            "{device}: the Pi camera is rpicam or rpicam:N, N its number (0, 1)"
+        ))),
         None => Ok(()),
     }
 }
@@ -204,4 +213,32 @@ fn is_video(p: &Path) -> bool {
         ext.as_str(),
         "mp4" | "m4v" | "mkv" | "mov" | "avi" | "webm" | "mpg" | "mpeg" | "ts" | "h264"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_names_of_no_kind_are_refused_before_anything_opens() {
+        let cam = camera::CameraConfig::default();
+        let said = |spec: &str| match check(spec, &cam) {
+            Err(SourceError::Open(m)) => m,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            said("ftp://u:pw@cam/x"),
+            "ftp://cam/x: not a camera URL maskgate reads (rtsp://, rtsps://, http://, https://)"
+        );
+        assert_eq!(
+            said("rpicam:abc"),
+            "rpicam:abc: the Pi camera is rpicam or rpicam:N, N its number (0, 1)"
+        );
+        // a misspelling is said as one, not looked for as a file
+        assert!(said("rpicam-1").starts_with("rpicam-1: the Pi camera is"));
+        // V4L2 devices, files and folders are for open to find
+        for spec in ["/dev/video7", "camera", "samples", "no/such/file.jpg"] {
+            assert_eq!(said(spec), "Ok(())");
+        }
+    }
 }

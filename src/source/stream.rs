@@ -123,6 +123,9 @@ impl Stream {
     /// whether its program is installed. Run before the models load, so a door that cannot
     /// see says so at once rather than after seconds of loading.
     pub fn check(&self, cfg: &CameraConfig) -> Result<(), SourceError> {
+        if let Stream::Url(u) = self {
+            check_url(u)?;
+        }
         let (w, h) = (cfg.width, cfg.height);
         if w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 {
             return Err(SourceError::Open(format!(
@@ -164,6 +167,18 @@ impl Stream {
             Stream::Rpicam(_) => PixelFormat::I420,
         }
     }
+}
+
+/// A URL that no server can answer (no host, a bad port, a broken IPv6 address) is a typo in
+/// the config: refused at start, not retried forever as "camera offline". Parsed by the `url`
+/// crate (WHATWG rules), whose messages never repeat the URL, so no password reaches a log.
+fn check_url(u: &str) -> Result<(), SourceError> {
+    let bad = |why: &str| SourceError::Open(format!("camera URL {}: {why}", redact(u)));
+    let parsed = url::Url::parse(u).map_err(|e| bad(&e.to_string()))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(())
 }
 
 /// `scheme://user:password@host/...` as `scheme://host/...`.
@@ -508,5 +523,32 @@ mod tests {
             "{m}"
         );
         assert!(said(&ip, 781, 360).contains("for rtsp://cam/s, got 781x360"));
+    }
+
+    #[test]
+    fn urls_no_server_can_answer_are_refused_without_their_password() {
+        let said = |u: &str| match Stream::Url(u.into()).check(&CameraConfig::default()) {
+            Err(SourceError::Open(m)) => m,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(said("rtsp://"), "camera URL rtsp://: no host");
+        assert_eq!(
+            said("rtsp://admin:s3cret@cam:99999/live"),
+            "camera URL rtsp://cam:99999/live: invalid port number"
+        );
+        assert_eq!(
+            said("http://[::1/mjpg"),
+            "camera URL http://[::1/mjpg: invalid IPv6 address"
+        );
+        for good in [
+            "rtsp://admin:s3cret@10.0.0.5:554/h264",
+            "https://[::1]:8443/mjpg",
+        ] {
+            let m = said(good);
+            assert!(
+                m == "Ok(())" || m.contains("ffmpeg not found on PATH"),
+                "{m}"
+            );
+        }
     }
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
+use crate::bounded_read;
+
 /// Largest accepted image: 64 megapixels (an 8000x8000 photo) — far beyond any camera the kiosk
 /// sees, small enough that decoding cannot exhaust a Pi's memory.
 pub const MAX_PIXELS: u64 = 64_000_000;
@@ -27,7 +29,7 @@ pub enum ImageError {
 }
 
 pub fn load(path: &Path) -> Result<RgbImage, ImageError> {
-    decode(&std::fs::read(path)?)
+    decode(&bounded_read::read(path, bounded_read::IMAGE_LIMIT)?)
 }
 
 /// Decodes an encoded image held in memory.
