@@ -173,15 +173,7 @@ pub fn check(spec: &str, cam: &camera::CameraConfig) -> Result<(), SourceError> 
     };
     match stream::Stream::parse(device) {
         Some(s) => s.check(cam),
-        // would otherwise be looked for as a file, and refused as "neither a camera nor..."
-        None if device.contains("://") => Err(SourceError::Open(format!(
-            "{}: not a camera URL maskgate reads (rtsp://, rtsps://, http://, https://)",
-            stream::redact(device)
-        ))),
-        None if device.starts_with("rpicam") => Err(SourceError::Open(format!(
-            "{device}: the Pi camera is rpicam or rpicam:N, N its number (0, 1)"
-        ))),
-        None => Ok(()),
+        None => stream::Stream::refuse_misnamed(device),
     }
 }
 

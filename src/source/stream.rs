@@ -31,6 +31,11 @@ pub const FIRST_FRAME: Duration = Duration::from_secs(10);
 /// The row alignment, in pixels, of `rpicam-vid --codec yuv420` output on the Pi's ISP.
 pub const RPICAM_ALIGN: u32 = 64;
 
+/// The URL schemes ffmpeg reads cameras from, as `camera.device` starts.
+const SCHEMES: [&str; 4] = ["rtsp://", "rtsps://", "http://", "https://"];
+/// The Pi camera module's name: `rpicam` or `rpicam:N`.
+const RPICAM: &str = "rpicam";
+
 /// What a `camera.device` (or `--source`) names, when it is not a V4L2 device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -44,17 +49,33 @@ impl Stream {
     /// `None` for anything else (a /dev/video path, a file, a folder).
     pub fn parse(device: &str) -> Option<Stream> {
         let lower = device.to_ascii_lowercase();
-        if ["rtsp://", "rtsps://", "http://", "https://"]
-            .iter()
-            .any(|p| lower.starts_with(p))
-        {
+        if SCHEMES.iter().any(|p| lower.starts_with(p)) {
             return Some(Stream::Url(device.to_string()));
         }
-        match device.strip_prefix("rpicam") {
+        match device.strip_prefix(RPICAM) {
             Some("") => Some(Stream::Rpicam(0)),
             Some(n) => n.strip_prefix(':')?.parse().ok().map(Stream::Rpicam),
             None => None,
         }
+    }
+
+    /// For a `device` that [`Stream::parse`] does not take: an error when it still looks
+    /// like a stream (another URL scheme, a misspelt `rpicam:N`), which would otherwise be
+    /// looked for as a file and refused as "neither a camera nor ...".
+    pub fn refuse_misnamed(device: &str) -> Result<(), SourceError> {
+        if device.contains("://") {
+            return Err(SourceError::Open(format!(
+                "{}: not a camera URL maskgate reads ({})",
+                redact(device),
+                SCHEMES.join(", ")
+            )));
+        }
+        if device.starts_with(RPICAM) {
+            return Err(SourceError::Open(format!(
+                "{device}: the Pi camera is {RPICAM} or {RPICAM}:N, N its number (0, 1)"
+            )));
+        }
+        Ok(())
     }
 
     /// For logs and the status page: the URL without user and password.
